@@ -1,0 +1,68 @@
+"""The few exception types that cross deployment boundaries, and their HTTP status, in one place.
+
+Every constructor argument goes to `Exception.__init__` positionally so the types survive pickling
+(Ray re-raises them in the caller wrapped as `RayTaskError(<type>)`, which still matches `except <type>`).
+"""
+
+from __future__ import annotations
+
+from cascade.types import Attempt
+
+
+class CascadeError(Exception):
+    status = 500
+
+
+class RequestRejected(CascadeError):
+    """The client's request is unusable; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(field, message, status)
+        self.field, self.message, self.status = field, message, status
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class NotFound(CascadeError):
+    status = 404
+
+
+class BackendBusy(CascadeError):
+    """The backend has no room now (its queue is full); the chain moves on at once."""
+
+    status = 503
+
+
+class BackendFailed(CascadeError):
+    """The backend tried and failed. `attempts` carries its inner tries (e.g. each remote provider)."""
+
+    status = 502
+
+    def __init__(self, message: str, attempts: tuple[Attempt, ...] = ()) -> None:
+        super().__init__(message, attempts)
+        self.message, self.attempts = message, attempts
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Refused(BackendFailed):
+    """A provider refused the prompt (content policy). Ends the chain: another backend would only launder it."""
+
+    status = 422
+
+
+class AllBackendsFailed(CascadeError):
+    status = 503
+
+    def __init__(self, attempts: tuple[Attempt, ...]) -> None:
+        super().__init__(attempts)
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return "every backend failed: " + "; ".join(f"{a.backend} {a.outcome}" for a in self.attempts)
+
+
+def http_status(exc: BaseException) -> int:
+    return exc.status if isinstance(exc, CascadeError) else 500
