@@ -1,0 +1,57 @@
+"""Per-backend circuit breaker: stop paying for a backend that keeps failing, probe it now and then."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from cascade.types import Outcome
+
+State = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; after `cooldown_s` lets one probe through (half-open).
+
+    The probe's success closes it, its failure opens it again for another cool-down. A probe that never
+    reports (its request died) is given up after another cool-down so the breaker cannot stick half-open.
+    Single-threaded by design: one per gateway replica, used from its event loop.
+    """
+
+    def __init__(self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold, self.cooldown_s, self._clock = threshold, cooldown_s, clock
+        self.failures = 0
+        self._opened_at: float | None = None
+        self._probe_at: float | None = None
+
+    @property
+    def state(self) -> State:
+        if self._opened_at is None:
+            return "closed"
+        return "open" if self._clock() - self._opened_at < self.cooldown_s else "half_open"
+
+    def skip_reason(self) -> str | None:
+        """None when a call may go ahead now (and, half-open, reserves the single probe)."""
+        state = self.state
+        if state == "closed":
+            return None
+        now = self._clock()
+        if state == "half_open" and (self._probe_at is None or now - self._probe_at >= self.cooldown_s):
+            self._probe_at = now
+            return None
+        assert self._opened_at is not None
+        wait = max(0.0, self.cooldown_s - (now - self._opened_at))
+        what = "probe in flight" if state == "half_open" else f"retry in {wait:.1f} s"
+        return f"circuit open after {self.failures} consecutive failures ({what})"
+
+    def record(self, outcome: Outcome) -> None:
+        if outcome == "ok":
+            self.failures, self._opened_at, self._probe_at = 0, None, None
+        elif outcome in ("error", "timeout"):
+            self.failures += 1
+            if self._probe_at is not None or self.failures >= self.threshold:
+                self._opened_at, self._probe_at = self._clock(), None
+        elif outcome == "busy":
+            # Full is not broken: free the probe slot so the next request can try.
+            self._probe_at = None

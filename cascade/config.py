@@ -1,0 +1,101 @@
+"""Builder arguments shared by every backend: pydantic, validated when `serve_config.yaml` is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentOptions(_Strict):
+    """Passed to `Deployment.options(...)` as is (None means Ray Serve's default)."""
+
+    num_replicas: int | None = None
+    autoscaling_config: dict[str, Any] | None = None
+    max_ongoing_requests: int | None = None
+    max_queued_requests: int | None = None
+    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 1})
+    health_check_period_s: float | None = None
+    health_check_timeout_s: float | None = None
+    graceful_shutdown_timeout_s: float | None = None
+
+    def as_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    @property
+    def num_gpus(self) -> float:
+        return float(self.ray_actor_options.get("num_gpus", 0) or 0)
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What the builder knows about the cluster it deploys to."""
+
+    gpus: float
+    cpus: float
+
+
+class BackendArgs(_Strict):
+    """Settings every backend has. Subclasses add their model's settings and `missing()` checks."""
+
+    enabled: bool | Literal["auto"] = "auto"
+    timeout_s: float = Field(default=30.0, gt=0)
+    # With no running replica (scaled to zero, still starting): `wait` for it, or `skip` at once and wake it.
+    cold_start: Literal["wait", "skip"] = "wait"
+    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+
+    def missing(self) -> str | None:
+        """Why this backend cannot work whatever the cluster (no weights, no command...), or None."""
+        return None
+
+    def unavailable_reason(self, cluster: ClusterInfo) -> str | None:
+        """Why the builder leaves this backend out, or None to deploy it."""
+        if self.enabled is False:
+            return "disabled in config"
+        if self.enabled is True:
+            return None
+        if self.deployment.num_gpus > cluster.gpus:
+            return f"needs {self.deployment.num_gpus:g} GPU, the cluster has {cluster.gpus:g}"
+        return self.missing()
+
+
+class Limits(_Strict):
+    """What a request may ask for."""
+
+    max_prompt_chars: int = Field(default=4000, ge=1)
+    min_side: int = Field(default=64, ge=1)
+    max_side: int = Field(default=2048, ge=1)
+    max_pixels: int = Field(default=4_200_000, ge=1)
+    default_size: str = "1024x1024"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+
+class CircuitArgs(_Strict):
+    failure_threshold: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the gateway treats one backend of the chain."""
+
+    timeout_s: float
+    cold_start: Literal["wait", "skip"] = "wait"
+    remote: bool = False  # `local: true` requests never reach it
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """What the gateway needs, built by the app builder (or by a test) from config."""
+
+    order: tuple[str, ...]
+    routes: dict[str, Route]
+    request_timeout_s: float
+    storage_dir: str
+    limits: Limits = field(default_factory=Limits)
+    circuit: CircuitArgs = field(default_factory=CircuitArgs)

@@ -1,0 +1,102 @@
+"""The ordered fallback: try each step in turn, record what happened, stop at the first image.
+
+Plain asyncio, no Ray: the gateway adapts its deployment handles into `Step`s, tests use coroutines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cascade.errors import BackendBusy, BackendFailed, Refused
+from cascade.types import Attempt, ImageResult, Outcome
+
+
+class Call(Protocol):
+    """A started downstream call: awaitable once, cancellable (a DeploymentResponse or an asyncio.Task)."""
+
+    def __await__(self) -> Generator[Any, None, ImageResult]: ...
+
+    def cancel(self) -> object: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    timeout_s: float
+    start: Callable[[], Call]
+    # Asked when the chain reaches this step, not before: a half-open circuit must only grant its probe to
+    # a request that will really make the call.
+    skip_reason: Callable[[], str | None] = lambda: None
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    result: ImageResult | None
+    attempts: tuple[Attempt, ...]
+    backend: str | None = None  # the step that served
+    refused: Refused | None = None
+
+
+async def run_chain(steps: Sequence[Step], deadline: float, clock: Callable[[], float] = time.monotonic) -> ChainResult:
+    """`deadline` is on `clock`'s scale. Each step gets min(its timeout, time left)."""
+    attempts: list[Attempt] = []
+    for step in steps:
+        reason = step.skip_reason()
+        left = deadline - clock()
+        if reason is None and left <= 0:
+            reason = "request deadline passed"
+        if reason is not None:
+            attempts.append(Attempt(step.name, "skipped", reason, 0.0))
+            continue
+        started = clock()
+        result, outcome, error = await _try(step.start, min(step.timeout_s, left))
+        elapsed_ms = (clock() - started) * 1000
+        inner = result.attempts if result is not None else error.attempts if isinstance(error, BackendFailed) else ()
+        attempts.extend(inner or [Attempt(step.name, outcome, None if error is None else _short(error), elapsed_ms)])
+        if isinstance(error, Refused):
+            return ChainResult(None, tuple(attempts), refused=error)
+        if result is not None:
+            return ChainResult(result, tuple(attempts), step.name)
+    return ChainResult(None, tuple(attempts))
+
+
+async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult | None, Outcome, Exception | None]:
+    try:
+        call = start()
+    except BackendBusy as exc:  # a handle may refuse at submit time when its queue is full
+        return None, "busy", exc
+    except Exception as exc:
+        return None, "error", exc
+    waiter = asyncio.ensure_future(_await(call))
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=timeout_s)
+    except asyncio.CancelledError:  # our own caller gave up: the backend must not go on for nobody
+        waiter.cancel()
+        call.cancel()
+        raise
+    if not done:
+        waiter.cancel()
+        # Not answering in time is not the same as being told to stop: the replica keeps working until cancelled.
+        call.cancel()
+        return None, "timeout", TimeoutError(f"no answer in {timeout_s:.1f} s")
+    exc = waiter.exception()
+    if exc is None:
+        return waiter.result(), "ok", None
+    if isinstance(exc, BackendBusy):
+        return None, "busy", exc
+    return None, "error", exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+async def _await(call: Call) -> ImageResult:
+    return await call  # type: ignore[misc]
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    own = isinstance(exc, BackendFailed | BackendBusy | TimeoutError)
+    text = (str(exc) if own else f"{type(exc).__name__}: {exc}").strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,114 @@
+"""The HTTP edge: request validation against configured limits, and the response body."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from cascade.config import Limits
+from cascade.errors import RequestRejected
+from cascade.types import Attempt, Outcome
+
+_SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+
+
+class ImageRequest(BaseModel):
+    """`POST /api/generate/image`. Unknown fields are refused so a typo ("sise") is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: StrictStr
+    size: StrictStr | None = None
+    local: StrictBool = False
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**32 - 1)
+    backend: StrictStr | None = None
+    # Backend-specific extras; the backends that do not use one ignore it.
+    negative_prompt: StrictStr | None = Field(default=None, max_length=4000)
+    steps: StrictInt | None = Field(default=None, ge=1, le=200)
+    guidance: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=50)
+    truncation_psi: StrictFloat | StrictInt | None = Field(default=None, ge=-2, le=2)
+    class_label: StrictInt | None = Field(default=None, ge=0)
+
+    def options(self) -> dict[str, Any]:
+        extras = ("negative_prompt", "steps", "guidance", "truncation_psi", "class_label")
+        return {k: getattr(self, k) for k in extras if getattr(self, k) is not None}
+
+
+def parse_size(text: str, limits: Limits) -> tuple[int, int]:
+    match = _SIZE.match(text)
+    if not match:
+        raise RequestRejected("size", f"expected 'WIDTHxHEIGHT', e.g. '800x600', got {text[:40]!r}")
+    width, height = int(match[1]), int(match[2])
+    for side in (width, height):
+        if not limits.min_side <= side <= limits.max_side:
+            raise RequestRejected("size", f"each side must be {limits.min_side}..{limits.max_side} pixels, got {text}")
+    if width * height > limits.max_pixels:
+        raise RequestRejected("size", f"{width}x{height} is over the limit of {limits.max_pixels / 1e6:g} megapixels")
+    return width, height
+
+
+def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tuple[ImageRequest, int, int]:
+    """Validate a request body (already decoded JSON, or a model from a Python caller)."""
+    try:
+        request = body if isinstance(body, ImageRequest) else ImageRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise RequestRejected(field, first["msg"]) from None
+    prompt = request.prompt.strip()
+    if not prompt:
+        raise RequestRejected("prompt", "must not be empty")
+    if len(request.prompt) > limits.max_prompt_chars:
+        raise RequestRejected("prompt", f"longer than {limits.max_prompt_chars} characters ({len(request.prompt)})")
+    width, height = parse_size(request.size or limits.default_size, limits)
+    return request, width, height
+
+
+def decode_body(raw: bytes, content_type: str | None, limits: Limits) -> Any:
+    """The HTTP body's JSON, or a RequestRejected naming what is wrong with it."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise RequestRejected("content-type", f"expected application/json, got {media or 'nothing'}", 415)
+    if len(raw) > limits.max_body_bytes:
+        raise RequestRejected("body", f"over {limits.max_body_bytes} bytes", 413)
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestRejected("body", f"not valid JSON ({exc})", 400) from None
+
+
+class AttemptModel(BaseModel):
+    backend: str
+    outcome: Outcome
+    error: str | None
+    elapsed_ms: float
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptModel:
+        return cls(backend=attempt.backend, outcome=attempt.outcome, error=attempt.error, elapsed_ms=attempt.elapsed_ms)
+
+
+class GenerateResponse(BaseModel):
+    """The 200 body over HTTP, and what `generate()` returns to Python callers."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    data_uri: str = Field(alias="dataUri")
+    content: str
+    saved: str | None
+    save_error: str | None = None
+    provider: str
+    backend: str
+    width: int
+    height: int
+    seed: int | None
+    request_id: str
+    attempts: list[AttemptModel]
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")

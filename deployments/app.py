@@ -1,0 +1,112 @@
+"""The app builder named by `serve_config.yaml`: typed args in, a gateway bound to its backends out."""
+
+# No `from __future__ import annotations` here: Ray Serve reads `build_app`'s annotation at run time to
+# validate the config's args into AppArgs, and a string annotation would hand the builder a plain dict.
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ray.serve import Application
+from ray.serve.deployment import Deployment
+
+from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
+from deployments.gateway import Gateway
+from deployments.pillow import PillowArgs, PillowBackend
+from deployments.script import ScriptArgs, ScriptBackend
+
+logger = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (deployment, is remote). "svg" is not here: it runs inside the gateway and cannot be left out.
+DEPLOYMENTS: dict[str, tuple[Deployment, bool]] = {
+    "pillow": (PillowBackend, False),
+    "script": (ScriptBackend, False),
+}
+
+
+class Backends(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pillow: PillowArgs = Field(default_factory=PillowArgs)
+    script: ScriptArgs = Field(default_factory=ScriptArgs)
+
+
+class AppArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order: list[str] = Field(default_factory=lambda: ["pillow", "svg"])
+    backends: Backends = Field(default_factory=Backends)
+    request_timeout_s: float = Field(default=180.0, gt=0)
+    limits: Limits = Field(default_factory=Limits)
+    storage_dir: str = "generated_images"
+    circuit: CircuitArgs = Field(default_factory=CircuitArgs)
+    gateway: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(
+            autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
+            max_ongoing_requests=64,
+            ray_actor_options={"num_cpus": 0.5},
+        )
+    )
+
+    @model_validator(mode="after")
+    def _order_is_known(self) -> "AppArgs":
+        known = [*DEPLOYMENTS, "svg"]
+        for name in self.order:
+            if name not in known:
+                raise ValueError(f"order: unknown backend {name!r}; known: {known}")
+        if len(set(self.order)) != len(self.order):
+            raise ValueError("order: a backend is listed twice")
+        return self
+
+    def backend(self, name: str) -> BackendArgs:
+        return getattr(self.backends, name)
+
+
+def cluster_info() -> ClusterInfo:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    resources = ray.cluster_resources()
+    return ClusterInfo(gpus=float(resources.get("GPU", 0)), cpus=float(resources.get("CPU", 0)))
+
+
+def plan(args: AppArgs, cluster: ClusterInfo) -> tuple[dict[str, BackendArgs], dict[str, str]]:
+    """Split the configured chain into what gets deployed and what is left out (with the reason)."""
+    deployed: dict[str, BackendArgs] = {}
+    left_out: dict[str, str] = {}
+    for name in args.order:
+        if name == "svg":
+            continue
+        backend = args.backend(name)
+        reason = backend.unavailable_reason(cluster)
+        if reason is None:
+            deployed[name] = backend
+        else:
+            left_out[name] = reason
+            logger.warning("backend %s left out: %s", name, reason)
+    return deployed, left_out
+
+
+def build_app(args: AppArgs) -> Application:
+    deployed, left_out = plan(args, cluster_info())
+    handles: dict[str, Any] = {
+        name: DEPLOYMENTS[name][0].options(name=name, **backend.deployment.as_options()).bind(backend)
+        for name, backend in deployed.items()
+    }
+    settings = GatewaySettings(
+        order=tuple(args.order),
+        routes={
+            name: Route(args.backend(name).timeout_s, args.backend(name).cold_start, DEPLOYMENTS[name][1])
+            for name in args.order
+            if name != "svg"
+        },
+        request_timeout_s=args.request_timeout_s,
+        # Relative to the project, not to wherever Ray happens to start the replica.
+        storage_dir=str(PROJECT_ROOT / args.storage_dir),
+        limits=args.limits,
+        circuit=args.circuit,
+    )
+    return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out)

@@ -1,0 +1,232 @@
+"""The ingress: validate, plan the chain, run it, store the image, answer (HTTP and Python handle alike)."""
+
+# No `from __future__ import annotations`: FastAPI resolves route parameter types through Serve's class
+# wrapper, which cannot see this module's names in string annotations.
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from cascade.circuit import CircuitBreaker
+from cascade.config import GatewaySettings
+from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, NotFound, RequestRejected, http_status
+from cascade.fallback import ChainResult, Step, run_chain
+from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
+from cascade.storage import ImageStore
+from cascade.svg import svg_result
+from cascade.types import Attempt, ImageJob, ImageResult
+from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
+from models.datauri import encode_data_uri
+from models.seeds import stable_seed
+
+logger = logging.getLogger("ray.serve")
+api = FastAPI(title="Cascade", description="Image generation with an ordered, observable fallback.")
+
+
+@api.exception_handler(CascadeError)
+async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
+    body: dict[str, Any] = {"error": str(exc), "request_id": request_id()}
+    if isinstance(exc, RequestRejected):
+        body["field"] = exc.field
+    if isinstance(exc, AllBackendsFailed | BackendFailed):
+        body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
+    return JSONResponse(body, status_code=http_status(exc))
+
+
+def _outcome_of(name: str, attempts: tuple[Attempt, ...]) -> str | None:
+    """One backend's overall outcome in this chain (a remote backend reports one attempt per provider)."""
+    mine = [a.outcome for a in attempts if a.backend == name or a.backend.startswith(name + ":")]
+    for outcome in ("ok", "error", "timeout", "busy"):
+        if outcome in mine:
+            return outcome
+    return None
+
+
+async def _never() -> ImageResult:
+    raise RuntimeError("a left-out backend is never called")
+
+
+# Module-level helpers stay above the class: Serve serialises the decorated class when it is defined.
+@serve.deployment
+@serve.ingress(api)
+class Gateway:
+    def __init__(
+        self, settings: GatewaySettings, backends: Mapping[str, DeploymentHandle], left_out: Mapping[str, str]
+    ) -> None:
+        self.settings, self.backends, self.left_out = settings, dict(backends), dict(left_out)
+        self.store = ImageStore(settings.storage_dir)
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        self.breakers = {
+            name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
+        }
+        self.replicas = ReplicaWatch(serve.get_replica_context().app_name)
+        self.metrics = GatewayMetrics()
+        self._waking: dict[str, asyncio.Future[Any]] = {}
+
+    # --- HTTP -------------------------------------------------------------------------------------------------
+
+    @api.post("/api/generate/image")
+    async def http_generate(self, request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.settings.limits.max_body_bytes:
+            raise RequestRejected("body", f"over {self.settings.limits.max_body_bytes} bytes", 413)
+        body = decode_body(await request.body(), request.headers.get("content-type"), self.settings.limits)
+        return JSONResponse((await self.generate(body)).to_json())
+
+    @api.get("/generated/{name}")
+    async def generated(self, name: str) -> FileResponse:
+        try:
+            path, mime = self.store.open(name)
+        except KeyError:
+            raise NotFound(f"no saved image named {name[:80]!r}") from None
+        return FileResponse(path, media_type=mime, headers={"cache-control": "public, max-age=31536000, immutable"})
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, Any]:
+        await self.replicas.fresh()
+        backends: dict[str, Any] = {}
+        for name in self.settings.order:
+            route = self.settings.routes.get(name)
+            entry: dict[str, Any] = {"deployed": name in self.backends or name == "svg"}
+            if name in self.left_out:
+                entry["reason"] = self.left_out[name]
+            if name in self.backends:
+                entry["replicas"] = self.replicas.states(name) or {}
+                entry["circuit"] = self.breakers[name].state
+                entry["consecutive_failures"] = self.breakers[name].failures
+            if route is not None:
+                entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
+            backends[name] = entry
+        return {"status": "ok", "order": list(self.settings.order), "backends": backends}
+
+    # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
+
+    async def generate(self, body: ImageRequest | Mapping[str, Any]) -> GenerateResponse:
+        request, width, height = parse_request(body, self.settings.limits)
+        names = self._plan(request)
+        await self.replicas.loaded()
+        started = time.monotonic()
+        job = ImageJob(
+            prompt=request.prompt,
+            width=width,
+            height=height,
+            seed=request.seed if request.seed is not None else stable_seed(request.prompt),
+            options=request.options(),
+            deadline=time.time() + self.settings.request_timeout_s,
+            request_id=request_id(),
+        )
+        steps = [self._step(name, job, request.local) for name in names]
+        chain = await run_chain(steps, started + self.settings.request_timeout_s)
+        self._account(chain)
+        if chain.refused is not None:
+            raise chain.refused
+        if chain.result is None:
+            raise AllBackendsFailed(chain.attempts)
+        return self._answer(request, job, chain.result, chain)
+
+    async def check_health(self) -> None:
+        if not os.access(self.store.root, os.W_OK):
+            raise RuntimeError(f"image folder {self.store.root} is not writable")
+
+    # --- the chain ----------------------------------------------------------------------------------------------
+
+    def _plan(self, request: ImageRequest) -> tuple[str, ...]:
+        if request.backend is None:
+            return self.settings.order
+        if request.backend not in self.settings.order:
+            raise RequestRejected("backend", f"unknown backend {request.backend!r}; one of {list(self.settings.order)}")
+        route = self.settings.routes.get(request.backend)
+        if request.local and route is not None and route.remote:
+            raise RequestRejected("backend", f"{request.backend} is remote but the request says local: true")
+        return (request.backend,)
+
+    def _step(self, name: str, job: ImageJob, local: bool) -> Step:
+        if name == "svg":
+            return Step(name, 5.0, lambda: asyncio.ensure_future(asyncio.to_thread(svg_result, job)))
+        route = self.settings.routes[name]
+        if name in self.left_out:
+            return Step(name, route.timeout_s, _never, lambda: f"not deployed: {self.left_out[name]}")
+        if local and route.remote:
+            return Step(name, route.timeout_s, _never, lambda: "local request: remote backends are not called")
+        handle = self.backends[name]
+        return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))
+
+    def _skip_reason(self, name: str) -> str | None:
+        if self.settings.routes[name].cold_start == "skip":
+            states = self.replicas.states(name)
+            if states is not None and states.get("RUNNING", 0) == 0:
+                self._wake(name)
+                return "no running replica (cold start policy: skip); waking it"
+        # Last, because a half-open breaker hands its single probe to whoever asks.
+        return self.breakers[name].skip_reason()
+
+    def _wake(self, name: str) -> None:
+        pending = self._waking.get(name)
+        if pending is None or pending.done():
+            # Any call makes Serve scale a deployment up from zero; `ping` is the cheapest one.
+            self._waking[name] = asyncio.ensure_future(self._ping(name))
+
+    async def _ping(self, name: str) -> None:
+        try:
+            await self.backends[name].ping.remote()
+        except Exception:
+            logger.info("waking %s failed", name, exc_info=True)
+
+    def _account(self, chain: ChainResult) -> None:
+        served = chain.result is not None
+        for depth, attempt in enumerate(chain.attempts, start=1):
+            tags = {"backend": attempt.backend, "outcome": attempt.outcome}
+            self.metrics.attempts.inc(tags=tags)
+            self.metrics.latency.observe(attempt.elapsed_ms, tags=tags)
+            if attempt.outcome == "ok":
+                self.metrics.depth.observe(depth, tags={"backend": attempt.backend})
+        for name, breaker in self.breakers.items():
+            outcome = _outcome_of(name, chain.attempts)
+            if outcome is not None and not (chain.refused is not None and outcome == "error"):
+                breaker.record(outcome)
+        self.metrics.requests.inc(tags={"result": "ok" if served else "refused" if chain.refused else "failed"})
+        logger.info("chain: %s", ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts))
+
+    def _answer(
+        self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult
+    ) -> GenerateResponse:
+        attempts, backend = chain.attempts, chain.backend or result.provider
+        data_uri = encode_data_uri(result.mime, result.data)
+        record = {
+            "prompt": request.prompt,
+            "size": f"{job.width}x{job.height}",
+            "seed": result.seed,
+            "provider": result.provider,
+            "request_id": job.request_id,
+            "attempts": [AttemptModel.of(a).model_dump() for a in attempts],
+            "meta": dict(result.meta),
+        }
+        saved: str | None = None
+        save_error: str | None = None
+        try:
+            saved = "/generated/" + self.store.save(result.data, result.mime, backend, record).name
+        except (OSError, ValueError) as exc:
+            save_error = f"image not saved: {exc}"
+            logger.warning(save_error)
+        return GenerateResponse(
+            data_uri=data_uri,
+            content=saved or data_uri,
+            saved=saved,
+            save_error=save_error,
+            provider=result.provider,
+            backend=backend,
+            width=result.width,
+            height=result.height,
+            seed=result.seed,
+            request_id=job.request_id,
+            attempts=[AttemptModel.of(a) for a in attempts],
+            meta=dict(result.meta),
+        )

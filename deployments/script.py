@@ -1,0 +1,96 @@
+"""The seed's `script` backend: any program speaking JSON on stdin/stdout, run as a child per request."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pydantic import Field
+from ray import serve
+
+from cascade.config import BackendArgs, DeploymentOptions
+from cascade.errors import BackendFailed
+from cascade.types import ImageJob, ImageResult
+
+
+class ScriptArgs(BackendArgs):
+    # The program: `script` runs with $PYTHON_BIN (default python3); `command` is a full argv instead.
+    script: str | None = None
+    command: list[str] | None = None
+    cwd: str | None = None
+    # Children see no GPU unless one is named here: a stray CUDA context would steal memory from the GPU backends.
+    cuda_visible_devices: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    max_output_bytes: int = Field(default=64 * 2**20, gt=0)
+    max_image_bytes: int = Field(default=32 * 2**20, gt=0)
+    # Hosts whose plain-http image URLs are accepted (tests, an in-cluster proxy); https is always accepted.
+    allow_http_hosts: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=60.0, gt=0)
+    deployment: DeploymentOptions = DeploymentOptions(
+        num_replicas=1, max_ongoing_requests=2, max_queued_requests=16, ray_actor_options={"num_cpus": 1}
+    )
+
+    def argv(self) -> list[str]:
+        if self.command:
+            return list(self.command)
+        if self.script:
+            return [os.environ.get("PYTHON_BIN", "python3"), self.script]
+        return []
+
+    def missing(self) -> str | None:
+        return None if self.argv() else "no script or command configured"
+
+
+@serve.deployment
+class ScriptBackend:
+    def __init__(self, args: ScriptArgs) -> None:
+        import httpx
+
+        from models.script.runner import build_env
+
+        self.args = args
+        self.argv = args.argv()
+        self.env = {**build_env(os.environ, args.cuda_visible_devices), **args.env}
+        self.http = httpx.AsyncClient(follow_redirects=False)
+
+    async def generate(self, job: ImageJob) -> ImageResult:
+        from models.remote.errors import ProviderError
+        from models.remote.fetch import fetch_image
+        from models.remote.imaging import exact_png
+        from models.script.runner import ScriptError, run_script
+
+        budget = self.args.timeout_s if job.deadline is None else min(self.args.timeout_s, job.deadline - time.time())
+        payload = {"prompt": job.prompt, "size": f"{job.width}x{job.height}", "seed": job.seed, **job.options}
+        try:
+            out = await run_script(
+                self.argv,
+                payload,
+                timeout_s=max(budget, 0.001),
+                max_output_bytes=self.args.max_output_bytes,
+                env=self.env,
+                cwd=self.args.cwd,
+            )
+            source = out.data_uri or out.url or ""
+            left = self.args.timeout_s if job.deadline is None else job.deadline - time.time()
+            _, data = await fetch_image(
+                self.http,
+                source,
+                max_bytes=self.args.max_image_bytes,
+                allow_http_hosts=self.args.allow_http_hosts,
+                timeout_s=left,
+            )
+            png, native = exact_png(data, job.width, job.height)
+        except (ScriptError, ProviderError) as exc:
+            raise BackendFailed(str(exc)) from None
+        meta = {"native_size": f"{native[0]}x{native[1]}", "source": "url" if out.url else "data_uri"}
+        return ImageResult(png, "image/png", job.width, job.height, job.seed, "script", meta)
+
+    async def ping(self) -> None:
+        return None
+
+    async def check_health(self) -> None:
+        if not self.argv:
+            raise RuntimeError("no script or command configured")
+
+    async def __del__(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,47 @@
+"""Backends that misbehave on purpose, as real Serve deployments speaking the backend interface."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+from ray import serve
+
+from cascade.errors import BackendFailed
+from cascade.types import ImageJob, ImageResult
+
+
+def tiny_png(width: int, height: int, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1})
+class Fake:
+    """`mode`: ok | raise | hang. Every call is logged to `journal` (one line each) so tests see what arrived."""
+
+    def __init__(self, mode: str, journal: str) -> None:
+        self.mode, self.journal = mode, Path(journal)
+
+    def _note(self, text: str) -> None:
+        with self.journal.open("a") as f:
+            f.write(text + "\n")
+
+    async def generate(self, job: ImageJob) -> ImageResult:
+        self._note(f"called {job.prompt}")
+        if self.mode == "raise":
+            raise BackendFailed("weights exploded")
+        if self.mode == "hang":
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self._note("cancelled")
+                raise
+        return ImageResult(tiny_png(job.width, job.height), "image/png", job.width, job.height, job.seed, "fake")
+
+    async def ping(self) -> None:
+        self._note("ping")

@@ -1,0 +1,480 @@
+"""A fake OpenAI + Gemini + fal.ai server on loopback: real HTTP, the vendors' wire formats, scripted faults.
+
+Every request is recorded (method, path, headers, JSON body). Each provider answers from its script: queued steps
+are used first, one per request, then the provider's `default` step. Use as a context manager or call `close()`.
+
+    with FakeProviders() as fake:
+        fake.script("openai", reply(429, openai_error("rate_limit_exceeded", "requests"), {"retry-after": "1"}))
+        cfg = provider_config("openai", base_url=fake.openai_base, api_key=fake.keys["openai"])
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from PIL import Image, ImageDraw
+
+Provider = Literal["openai", "gemini", "fal"]
+
+# gemini-2.5-flash-image's output size for each aspect ratio (about 1 MP each).
+GEMINI_SIZES: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+FAL_SIZES: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the fake does with one request: answer normally, send a canned reply, reset the socket, or hang."""
+
+    action: Literal["ok", "reply", "reset", "hang"]
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+OK = Step("ok")
+RESET = Step("reset")
+HANG = Step("hang")
+
+
+def reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Step:
+    return Step("reply", status, body, dict(headers or {}))
+
+
+def openai_error(code: str | None, type_: str, message: str = "error", param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def gemini_error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def gemini_retry_info(delay: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+
+
+FAL_REFUSAL_DETAIL = "The content could not be processed because it contained material flagged by a content checker."
+
+
+def fal_refusal(prompt: str = "") -> Step:
+    detail = {
+        "loc": ["body", "prompt"],
+        "msg": FAL_REFUSAL_DETAIL,
+        "type": "content_policy_violation",
+        "url": "https://docs.fal.ai/errors#content_policy_violation",
+        "ctx": {},
+        "input": prompt,
+    }
+    return reply(422, {"detail": [detail]})
+
+
+def fal_infra_error(status: int, error_type: str, detail: str) -> Step:
+    return reply(status, {"detail": detail, "error_type": error_type}, {"X-Fal-Error-Type": error_type})
+
+
+# Canned faults for the common cases, per provider.
+def refusal(provider: Provider) -> Step:
+    if provider == "openai":
+        return reply(
+            400,
+            openai_error(
+                "moderation_blocked", "image_generation_user_error", "Your request was rejected by the safety system."
+            ),
+        )
+    if provider == "gemini":
+        return reply(200, {"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}], "modelVersion": "x"})
+    return fal_refusal()
+
+
+def no_image(provider: Provider) -> Step:
+    if provider == "openai":
+        return reply(200, {"created": int(time.time()), "data": []})
+    if provider == "gemini":
+        candidate = {"content": {"role": "model", "parts": []}, "finishReason": "OTHER", "index": 0}
+        return reply(200, {"candidates": [candidate]})
+    return reply(200, {"images": [], "seed": 1, "has_nsfw_concepts": [], "timings": {}, "prompt": ""})
+
+
+def rate_limited(provider: Provider, retry_after: str | None = None) -> Step:
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    if provider == "openai":
+        body = openai_error("rate_limit_exceeded", "requests", "Rate limit reached for images per minute.")
+        return reply(429, body, headers)
+    if provider == "gemini":
+        details = [gemini_retry_info(f"{retry_after}s")] if retry_after is not None else []
+        return reply(429, gemini_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", details))
+    return reply(429, {"detail": "Rate limit exceeded"}, headers)
+
+
+def server_error(provider: Provider, status: int = 500) -> Step:
+    if provider == "openai":
+        return reply(status, openai_error(None, "server_error", "The server had an error processing your request."))
+    if provider == "gemini":
+        return reply(status, gemini_error(status, "UNAVAILABLE", "The model is overloaded. Please try again later."))
+    return fal_infra_error(status, "runner_scheduling_failure", "No runner available")
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # lower-case names
+    body: Any  # parsed JSON, or None
+    provider: str  # "openai" | "gemini" | "fal" | "files" | "other"
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+    img = Image.new("RGB", (width, height), color)
+    # A mark off-centre, so a crop or a flip would show.
+    ImageDraw.Draw(img).rectangle((0, 0, width // 4, height // 4), fill=(250, 200, 30))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class FakeProviders:
+    """The fake server. `keys` are the API keys it accepts; a wrong key gets each vendor's auth error."""
+
+    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
+        self.keys: dict[str, str] = dict(
+            keys
+            or {
+                "openai": "sk-test-OPENAI-0123456789abcdef",
+                "gemini": "AIzaTest-GEMINI-0123456789abcdef",
+                "fal": "fal-test-FAL-0123456789abcdef",
+            }
+        )
+        self.requests: list[Received] = []
+        self.files: dict[str, tuple[int, str, bytes, bool]] = {}
+        self.redirects: dict[str, str] = {}
+        self.defaults: dict[str, Step] = {"openai": OK, "gemini": OK, "fal": OK}
+        self._queues: dict[str, list[Step]] = {"openai": [], "gemini": [], "fal": []}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    # Addresses -----------------------------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """host:port, for `allow_http_hosts`."""
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.base_url}/v1"
+
+    @property
+    def gemini_base(self) -> str:
+        return f"{self.base_url}/v1beta"
+
+    @property
+    def fal_base(self) -> str:
+        return self.base_url
+
+    # Scripting -----------------------------------------------------------------------------------------------
+    def script(self, provider: str, *steps: Step, then: Step | None = None) -> None:
+        """Queue `steps` for the next requests to `provider`; `then` replaces its default afterwards."""
+        with self._lock:
+            self._queues[provider].extend(steps)
+            if then is not None:
+                self.defaults[provider] = then
+
+    def always(self, provider: str, step: Step) -> None:
+        self.script(provider, then=step)
+
+    def next_step(self, provider: str) -> Step:
+        with self._lock:
+            queue = self._queues.get(provider)
+            if queue:
+                return queue.pop(0)
+            return self.defaults.get(provider, OK)
+
+    def add_file(
+        self, mime: str, data: bytes, ext: str = "png", *, declare_length: bool = True, status: int = 200
+    ) -> str:
+        """Serve `data` at a new URL; without `declare_length` the body just ends when the connection closes."""
+        name = f"img{next(self._ids)}.{ext}"
+        with self._lock:
+            self.files[name] = (status, mime, data, declare_length)
+        return f"{self.base_url}/files/{name}"
+
+    def add_redirect(self, location: str) -> str:
+        """A URL that answers 302 to `location`."""
+        name = f"moved{next(self._ids)}"
+        with self._lock:
+            self.redirects[name] = location
+        return f"{self.base_url}/files/{name}"
+
+    def received(self, provider: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if provider is None or r.provider == provider]
+
+    # Lifecycle -----------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeProviders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeProviders
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Resets and hangs break sockets on purpose; their tracebacks would only be noise.
+        pass
+
+
+def _provider_of(path: str) -> str:
+    if path.startswith("/v1/images/"):
+        return "openai"
+    if path.startswith("/v1beta/models/"):
+        return "gemini"
+    if path.startswith("/files/"):
+        return "files"
+    if path.startswith("/fal-ai/"):
+        return "fal"
+    return "other"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # Plumbing ------------------------------------------------------------------------------------------------
+    def _record(self, method: str) -> Received:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        received = Received(
+            method=method,
+            path=parts.path,
+            query=parts.query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            provider=_provider_of(parts.path),
+        )
+        fake = self.server.fake
+        with fake._lock:
+            fake.requests.append(received)
+        return received
+
+    def _send(
+        self, status: int, body: Any, headers: Mapping[str, str] | None = None, *, declare_length: bool = True
+    ) -> None:
+        if isinstance(body, bytes):
+            data, ctype = body, "application/octet-stream"
+        else:
+            data, ctype = json.dumps(body).encode(), "application/json"
+        headers = dict(headers or {})
+        self.send_response(status)
+        if not any(k.lower() == "content-type" for k in headers):
+            self.send_header("Content-Type", ctype)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if declare_length:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 makes close() send RST instead of FIN: the client sees "connection reset".
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    # Verbs ---------------------------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        req = self._record("GET")
+        if req.provider == "files":
+            name = req.path.removeprefix("/files/")
+            fake = self.server.fake
+            if name in fake.redirects:
+                self._send(302, b"", {"Location": fake.redirects[name]})
+                return
+            entry = fake.files.get(name)
+            if entry is None:
+                self._send(404, b"<Error><Code>BlobNotFound</Code></Error>", {"Content-Type": "application/xml"})
+                return
+            status, mime, data, declare_length = entry
+            self._send(status, data, {"Content-Type": mime}, declare_length=declare_length)
+            return
+        self._send(404, {"detail": "not found"})
+
+    def do_POST(self) -> None:
+        req = self._record("POST")
+        fake = self.server.fake
+        if req.provider not in ("openai", "gemini", "fal"):
+            self._send(404, {"detail": "not found"})
+            return
+        step = fake.next_step(req.provider)
+        if step.action == "reset":
+            self._reset()
+            return
+        if step.action == "hang":
+            fake.stopping.wait(60)
+            self._reset()
+            return
+        if step.action == "reply":
+            self._send(step.status, step.body, step.headers)
+            return
+        handler = {"openai": self._openai, "gemini": self._gemini, "fal": self._fal}[req.provider]
+        handler(req)
+
+    # Providers, answering as the real ones do ---------------------------------------------------------------
+    def _openai(self, req: Received) -> None:
+        fake = self.server.fake
+        auth = req.headers.get("authorization", "")
+        if auth != f"Bearer {fake.keys['openai']}":
+            # The real API echoes (part of) the key it got; the fake echoes all of it to test our scrubbing.
+            msg = f"Incorrect API key provided: {auth.removeprefix('Bearer ')}."
+            self._send(401, openai_error("invalid_api_key", "invalid_request_error", msg))
+            return
+        body = req.body if isinstance(req.body, dict) else {}
+        model = str(body.get("model") or "dall-e-2")
+        if not body.get("prompt"):
+            self._send(400, openai_error(None, "invalid_request_error", "Missing prompt", "prompt"))
+            return
+        dalle = model.startswith("dall-e")
+        if not dalle and "response_format" in body:
+            msg = "Unknown parameter: 'response_format'."
+            self._send(400, openai_error("unknown_parameter", "invalid_request_error", msg, "response_format"))
+            return
+        size = str(body.get("size") or "1024x1024")
+        if not dalle and size not in GPT_IMAGE_SIZES:
+            msg = f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'."
+            self._send(400, openai_error("invalid_value", "invalid_request_error", msg, "size"))
+            return
+        w, h = (1024, 1024) if size == "auto" else (int(v) for v in size.split("x"))
+        png = png_bytes(w, h)
+        revised = f"revised: {body['prompt']}" if model.startswith("dall-e-3") else None
+        if dalle and body.get("response_format", "url") == "url":
+            item = {"url": fake.add_file("image/png", png), "b64_json": None, "revised_prompt": revised}
+        else:
+            item = {"b64_json": base64.b64encode(png).decode(), "url": None, "revised_prompt": revised}
+        usage = {"total_tokens": 100, "input_tokens": 10, "output_tokens": 90}
+        self._send(200, {"created": int(time.time()), "data": [item], "usage": usage})
+
+    def _gemini(self, req: Received) -> None:
+        fake = self.server.fake
+        key = req.headers.get("x-goog-api-key", "")
+        if key != fake.keys["gemini"]:
+            details = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
+            msg = f"API key not valid. Please pass a valid API key. (got {key})"
+            self._send(400, gemini_error(400, "INVALID_ARGUMENT", msg, details))
+            return
+        if not req.path.endswith(":generateContent"):
+            self._send(404, gemini_error(404, "NOT_FOUND", "not found"))
+            return
+        body = req.body if isinstance(req.body, dict) else {}
+        config = body.get("generationConfig") or {}
+        ratio = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")
+        if ratio not in GEMINI_SIZES:
+            self._send(400, gemini_error(400, "INVALID_ARGUMENT", f"Unsupported aspect ratio: {ratio}"))
+            return
+        png = png_bytes(*GEMINI_SIZES[ratio])
+        parts: list[dict[str, Any]] = []
+        if "TEXT" in (config.get("responseModalities") or []):
+            parts.append({"text": "Here is your image."})
+        parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}})
+        model = req.path.removeprefix("/v1beta/models/").removesuffix(":generateContent")
+        candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        usage = {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300}
+        self._send(200, {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model})
+
+    def _fal(self, req: Received) -> None:
+        fake = self.server.fake
+        auth = req.headers.get("authorization", "")
+        if auth != f"Key {fake.keys['fal']}":
+            self._send(401, {"detail": f"Invalid credentials: {auth}"})
+            return
+        body = req.body if isinstance(req.body, dict) else {}
+        size = body.get("image_size", "landscape_4_3")
+        if isinstance(size, dict):
+            w, h = int(size["width"]), int(size["height"])
+        elif size in FAL_SIZES:
+            w, h = FAL_SIZES[size]
+        else:
+            self._send(422, {"detail": [{"loc": ["body", "image_size"], "msg": "bad size", "type": "value_error"}]})
+            return
+        fmt = body.get("output_format", "jpeg")
+        mime = "image/png" if fmt == "png" else "image/jpeg"
+        img = Image.open(io.BytesIO(png_bytes(w, h)))
+        buf = io.BytesIO()
+        img.save(buf, format="PNG" if fmt == "png" else "JPEG")
+        data = buf.getvalue()
+        if body.get("sync_mode"):
+            url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        else:
+            url = fake.add_file(mime, data, "png" if fmt == "png" else "jpg")
+        seed = body.get("seed", 424242)
+        self._send(
+            200,
+            {
+                "images": [{"url": url, "width": w, "height": h, "content_type": mime}],
+                "timings": {"inference": 0.12},
+                "seed": seed,
+                "has_nsfw_concepts": [False],
+                "prompt": body.get("prompt", ""),
+            },
+        )
