@@ -45,6 +45,13 @@ class ImageStore:
         self._write(f"{stem}.{ext}", data)
         return Saved(f"{stem}.{ext}", digest)
 
+    def writable(self) -> bool:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+        return os.access(self.root, os.W_OK)
+
     def open(self, name: str) -> tuple[Path, str]:
         """The path and mime type of a saved image; KeyError for anything that is not one."""
         if not _NAME.match(name) or name.endswith(".json"):

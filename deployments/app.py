@@ -14,6 +14,7 @@ from ray.serve.deployment import Deployment
 from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
 from deployments.gateway import Gateway
 from deployments.pillow import PillowArgs, PillowBackend
+from deployments.remote import RemoteArgs, RemoteBackend
 from deployments.script import ScriptArgs, ScriptBackend
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENTS: dict[str, tuple[Deployment, bool]] = {
     "pillow": (PillowBackend, False),
     "script": (ScriptBackend, False),
+    "remote": (RemoteBackend, True),
 }
 
 
@@ -31,6 +33,7 @@ class Backends(BaseModel):
 
     pillow: PillowArgs = Field(default_factory=PillowArgs)
     script: ScriptArgs = Field(default_factory=ScriptArgs)
+    remote: RemoteArgs = Field(default_factory=RemoteArgs)
 
 
 class AppArgs(BaseModel):

@@ -5,7 +5,6 @@
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +62,6 @@ class Gateway:
     ) -> None:
         self.settings, self.backends, self.left_out = settings, dict(backends), dict(left_out)
         self.store = ImageStore(settings.storage_dir)
-        self.store.root.mkdir(parents=True, exist_ok=True)
         self.breakers = {
             name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
         }
@@ -105,7 +103,8 @@ class Gateway:
             if route is not None:
                 entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
             backends[name] = entry
-        return {"status": "ok", "order": list(self.settings.order), "backends": backends}
+        storage = {"path": str(self.store.root), "writable": self.store.writable()}
+        return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 
@@ -131,10 +130,6 @@ class Gateway:
         if chain.result is None:
             raise AllBackendsFailed(chain.attempts)
         return self._answer(request, job, chain.result, chain)
-
-    async def check_health(self) -> None:
-        if not os.access(self.store.root, os.W_OK):
-            raise RuntimeError(f"image folder {self.store.root} is not writable")
 
     # --- the chain ----------------------------------------------------------------------------------------------
 
