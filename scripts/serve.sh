@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up (if needed) and serve serve_config.yaml on http://127.0.0.1:8000 (Ray dashboard on :8265).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/serve run "${1:-serve_config.yaml}"
