@@ -14,15 +14,19 @@ from ray.serve.deployment import Deployment
 from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
 from deployments.gateway import Gateway
 from deployments.pillow import PillowArgs, PillowBackend
+from deployments.qwen_image import QwenImageArgs, QwenImageBackend
 from deployments.remote import RemoteArgs, RemoteBackend
 from deployments.script import ScriptArgs, ScriptBackend
+from deployments.stylegan3 import StyleGAN3Args, StyleGAN3Backend
 
 logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # name -> (deployment, is remote). "svg" is not here: it runs inside the gateway and cannot be left out.
 DEPLOYMENTS: dict[str, tuple[Deployment, bool]] = {
+    "stylegan3": (StyleGAN3Backend, False),
     "pillow": (PillowBackend, False),
+    "qwen_image": (QwenImageBackend, False),
     "script": (ScriptBackend, False),
     "remote": (RemoteBackend, True),
 }
@@ -31,7 +35,9 @@ DEPLOYMENTS: dict[str, tuple[Deployment, bool]] = {
 class Backends(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    stylegan3: StyleGAN3Args = Field(default_factory=StyleGAN3Args)
     pillow: PillowArgs = Field(default_factory=PillowArgs)
+    qwen_image: QwenImageArgs = Field(default_factory=QwenImageArgs)
     script: ScriptArgs = Field(default_factory=ScriptArgs)
     remote: RemoteArgs = Field(default_factory=RemoteArgs)
 
@@ -39,7 +45,7 @@ class Backends(BaseModel):
 class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    order: list[str] = Field(default_factory=lambda: ["pillow", "svg"])
+    order: list[str] = Field(default_factory=lambda: ["stylegan3", "qwen_image", "pillow", "remote", "svg"])
     backends: Backends = Field(default_factory=Backends)
     request_timeout_s: float = Field(default=180.0, gt=0)
     limits: Limits = Field(default_factory=Limits)

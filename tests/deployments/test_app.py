@@ -1,0 +1,77 @@
+"""The builder and the shipped configs: what gets deployed where, and configs that cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from cascade.config import ClusterInfo
+from deployments.app import PROJECT_ROOT, AppArgs, plan
+
+KEYS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY", "FAL_API_KEY")
+
+
+def _args(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())["applications"][0]["args"]
+
+
+@pytest.fixture(autouse=True)
+def _no_keys_or_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*KEYS, "STYLEGAN3_NETWORK", "QWEN_IMAGE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_embedded_default_runs_on_a_cpu_laptop_with_no_weights_and_no_keys() -> None:
+    args = AppArgs.model_validate(_args(PROJECT_ROOT / "serve_config.yaml"))
+    assert args.order == ["stylegan3", "qwen_image", "pillow", "remote", "svg"]
+    deployed, left_out = plan(args, ClusterInfo(gpus=0, cpus=2))
+    assert list(deployed) == ["pillow"]
+    assert left_out["stylegan3"] == left_out["qwen_image"] == "needs 1 GPU, the cluster has 0"
+    assert left_out["remote"].startswith("no provider key set")
+
+
+def test_with_a_gpu_the_missing_weights_are_the_reason(tmp_path: Path) -> None:
+    args = AppArgs.model_validate(_args(PROJECT_ROOT / "serve_config.yaml"))
+    _, left_out = plan(args, ClusterInfo(gpus=1, cpus=8))
+    assert "no network configured" in left_out["stylegan3"]
+    assert "weights" in left_out["qwen_image"]
+
+
+def test_a_key_in_the_environment_turns_remote_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAL_KEY", "fal-test-key-123")
+    deployed, _ = plan(AppArgs(), ClusterInfo(gpus=0, cpus=2))
+    assert "remote" in deployed
+
+
+def test_the_gpu_variant_and_the_rayservice_carry_the_same_application() -> None:
+    gpu = _args(PROJECT_ROOT / "serve_config.gpu.yaml")
+    service = yaml.safe_load((PROJECT_ROOT / "cluster/rayservice.yaml").read_text())
+    embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
+    assert embedded["applications"][0]["args"] == gpu
+    args = AppArgs.model_validate(gpu)
+    deployed, left_out = plan(args, ClusterInfo(gpus=0, cpus=8))
+    # enabled: true, because GPU nodes may be scaled to zero when the app is built.
+    assert {"stylegan3", "qwen_image", "remote", "pillow"} == set(deployed) and not left_out
+    groups = {g["groupName"]: g for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    gpu_limits = groups["gpu"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert gpu_limits["nvidia.com/gpu"] == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"order": ["pillow", "dalle"]},
+        {"order": ["pillow", "pillow"]},
+        {"backends": {"pillow": {"timeout_s": 0}}},
+        {"backends": {"pillow": {"enabled": "sometimes"}}},
+        {"backends": {"pillow": {"colour": "blue"}}},
+        {"limits": {"max_side": 0}},
+    ],
+)
+def test_bad_config_is_refused_at_load(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        AppArgs.model_validate(bad)
