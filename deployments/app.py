@@ -4,6 +4,7 @@
 # validate the config's args into AppArgs, and a string annotation would hand the builder a plain dict.
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ray.serve.deployment import Deployment
 from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
 from deployments.gateway import Gateway
 from deployments.pillow import PillowArgs, PillowBackend
+from deployments.progress import ProgressBoard
 from deployments.qwen_image import QwenImageArgs, QwenImageBackend
 from deployments.remote import RemoteArgs, RemoteBackend
 from deployments.script import ScriptArgs, ScriptBackend
@@ -22,13 +24,21 @@ from deployments.stylegan3 import StyleGAN3Args, StyleGAN3Backend
 logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# name -> (deployment, is remote). "svg" is not here: it runs inside the gateway and cannot be left out.
-DEPLOYMENTS: dict[str, tuple[Deployment, bool]] = {
-    "stylegan3": (StyleGAN3Backend, False),
-    "pillow": (PillowBackend, False),
-    "qwen_image": (QwenImageBackend, False),
-    "script": (ScriptBackend, False),
-    "remote": (RemoteBackend, True),
+
+@dataclass(frozen=True)
+class Kind:
+    deployment: Deployment
+    remote: bool = False  # `local: true` requests never reach it
+    reports_progress: bool = False  # posts long jobs to the progress board (for /healthz)
+
+
+# "svg" is not here: it runs inside the gateway and cannot be left out.
+DEPLOYMENTS: dict[str, Kind] = {
+    "stylegan3": Kind(StyleGAN3Backend),
+    "qwen_image": Kind(QwenImageBackend, reports_progress=True),
+    "pillow": Kind(PillowBackend),
+    "script": Kind(ScriptBackend),
+    "remote": Kind(RemoteBackend, remote=True),
 }
 
 
@@ -101,14 +111,20 @@ def plan(args: AppArgs, cluster: ClusterInfo) -> tuple[dict[str, BackendArgs], d
 
 def build_app(args: AppArgs) -> Application:
     deployed, left_out = plan(args, cluster_info())
-    handles: dict[str, Any] = {
-        name: DEPLOYMENTS[name][0].options(name=name, **backend.deployment.as_options()).bind(backend)
-        for name, backend in deployed.items()
-    }
+    board = (
+        ProgressBoard.options(name="progress").bind()
+        if any(DEPLOYMENTS[name].reports_progress for name in deployed)
+        else None
+    )
+    handles: dict[str, Any] = {}
+    for name, backend in deployed.items():
+        kind = DEPLOYMENTS[name]
+        extra = (board,) if kind.reports_progress else ()
+        handles[name] = kind.deployment.options(name=name, **backend.deployment.as_options()).bind(backend, *extra)
     settings = GatewaySettings(
         order=tuple(args.order),
         routes={
-            name: Route(args.backend(name).timeout_s, args.backend(name).cold_start, DEPLOYMENTS[name][1])
+            name: Route(args.backend(name).timeout_s, args.backend(name).cold_start, DEPLOYMENTS[name].remote)
             for name in args.order
             if name != "svg"
         },
@@ -118,4 +134,4 @@ def build_app(args: AppArgs) -> Application:
         limits=args.limits,
         circuit=args.circuit,
     )
-    return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out)
+    return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out, board)

@@ -58,9 +58,13 @@ async def _never() -> ImageResult:
 @serve.ingress(api)
 class Gateway:
     def __init__(
-        self, settings: GatewaySettings, backends: Mapping[str, DeploymentHandle], left_out: Mapping[str, str]
+        self,
+        settings: GatewaySettings,
+        backends: Mapping[str, DeploymentHandle],
+        left_out: Mapping[str, str],
+        board: DeploymentHandle | None = None,
     ) -> None:
-        self.settings, self.backends, self.left_out = settings, dict(backends), dict(left_out)
+        self.settings, self.backends, self.left_out, self.board = settings, dict(backends), dict(left_out), board
         self.store = ImageStore(settings.storage_dir)
         self.breakers = {
             name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
@@ -90,6 +94,7 @@ class Gateway:
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
         await self.replicas.fresh()
+        jobs = await self._jobs_in_flight()
         backends: dict[str, Any] = {}
         for name in self.settings.order:
             route = self.settings.routes.get(name)
@@ -100,11 +105,21 @@ class Gateway:
                 entry["replicas"] = self.replicas.states(name) or {}
                 entry["circuit"] = self.breakers[name].state
                 entry["consecutive_failures"] = self.breakers[name].failures
+                entry["jobs"] = [job for job in jobs if job.get("backend") == name]
             if route is not None:
                 entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
             backends[name] = entry
         storage = {"path": str(self.store.root), "writable": self.store.writable()}
         return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
+
+    async def _jobs_in_flight(self) -> list[dict[str, Any]]:
+        if self.board is None:
+            return []
+        try:
+            return await asyncio.wait_for(self.board.jobs.remote(), 2.0)
+        except Exception:  # health must answer even when the board does not
+            logger.warning("progress board did not answer", exc_info=True)
+            return []
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 

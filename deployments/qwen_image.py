@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.errors import BackendFailed
@@ -122,6 +123,9 @@ def _job_settings(job: ImageJob) -> dict[str, Any]:
     return settings
 
 
+_POST_EVERY_S = 0.5
+
+
 def _log_every(total: int) -> int:
     # About ten progress lines per job, whatever its length.
     return max(1, total // 10)
@@ -152,7 +156,7 @@ class _Run:
 # Module-level helpers stay above the class: Serve serialises the decorated class when it is defined.
 @serve.deployment
 class QwenImageBackend:
-    def __init__(self, args: QwenImageArgs) -> None:
+    def __init__(self, args: QwenImageArgs, board: DeploymentHandle | None = None) -> None:
         from ray.serve import metrics
 
         from models.qwen_image import QwenImageEngine
@@ -167,6 +171,8 @@ class QwenImageBackend:
         self.step_gauge = metrics.Gauge("cascade_qwen_step", "Denoising steps done in the Qwen-Image job in flight.")
         self.total_gauge = metrics.Gauge("cascade_qwen_steps_total", "Denoising steps of the Qwen-Image job in flight.")
         self._last: _Run | None = None
+        self.board = board
+        self._replica = serve.get_replica_context().replica_id.unique_id
 
     async def generate(self, job: ImageJob) -> ImageResult:
         from models.qwen_image import GenerationCancelled, stop_check
@@ -180,12 +186,28 @@ class QwenImageBackend:
         if job.deadline is not None:
             deadline = min(deadline, job.deadline)
 
+        loop = asyncio.get_running_loop()
+        key = f"{self._replica}:{job.request_id}"
+        posted = [0.0]
+
         def on_step(done: int, total: int) -> None:
             run.info["steps_run"] = done
             self.step_gauge.set(done)
             self.total_gauge.set(total)
             if done == 1 or done == total or done % _log_every(total) == 0:
                 logger.info("qwen_image step %d/%d", done, total)
+            if self.board is not None and (done == 1 or time.monotonic() - posted[0] >= _POST_EVERY_S):
+                posted[0] = time.monotonic()
+                entry = {
+                    "backend": "qwen_image",
+                    "request_id": job.request_id,
+                    "replica": self._replica,
+                    "step": done,
+                    "total": total,
+                    "elapsed_s": round(time.perf_counter() - run.started, 2),
+                }
+                # Handles belong to the replica's event loop, and this runs in the worker thread.
+                loop.call_soon_threadsafe(self._post, key, entry)
 
         def work() -> QwenImage:
             return self.engine.generate(
@@ -224,6 +246,7 @@ class QwenImageBackend:
             raise BackendFailed(_short(exc)) from None
         finally:
             self.step_gauge.set(0)
+            self._post(key, None)
         run.end("ok", image.steps)
         meta = {
             "native_size": f"{image.native_width}x{image.native_height}",
@@ -232,6 +255,10 @@ class QwenImageBackend:
             "elapsed_s": round(image.elapsed_s, 3),
         }
         return ImageResult(image.png, "image/png", image.width, image.height, image.seed, "qwen_image", meta)
+
+    def _post(self, key: str, entry: dict[str, Any] | None) -> None:
+        if self.board is not None:
+            self.board.post.remote(key, entry)  # fire and forget: progress must never slow the job
 
     async def ping(self) -> None:
         return None

@@ -25,6 +25,7 @@ from ray import serve
 
 from cascade.config import ClusterInfo, GatewaySettings, Route
 from deployments.gateway import Gateway
+from deployments.progress import ProgressBoard
 from deployments.qwen_image import QwenImageArgs, QwenImageBackend
 
 APP = "qwen-image"
@@ -64,12 +65,13 @@ def qwen(serve_url: str, tiny_weights: Path, tmp_path_factory: pytest.TempPathFa
     """A gateway with [qwen_image, svg]; qwen_image as configured by default (1 GPU, 1 at a time) but a queue of 1."""
     args = QwenImageArgs(weights=str(tiny_weights), warmup_size=(64, 64), timeout_s=TIMEOUT_S)
     assert args.deployment.num_gpus == 1
+    board = ProgressBoard.options(name="progress").bind()
     backend = QwenImageBackend.options(
         name="qwen_image", **{**args.deployment.as_options(), "max_queued_requests": 1}
-    ).bind(args)
+    ).bind(args, board)
     settings = _settings(tmp_path_factory.mktemp("qwen-app"), {"qwen_image": Route(TIMEOUT_S)})
     serve.run(
-        Gateway.options(name="gateway").bind(settings, {"qwen_image": backend}, {}),
+        Gateway.options(name="gateway").bind(settings, {"qwen_image": backend}, {}, board),
         name=APP,
         route_prefix="/qwen",
         blocking=False,
@@ -168,9 +170,22 @@ def test_with_its_queue_full_the_next_backend_serves_at_once(qwen: str) -> None:
         assert _outcomes(queued.result().json())[0][1] in ("ok", "timeout")
 
 
+def _jobs(url: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{url}/healthz", timeout=10).json()["backends"]["qwen_image"]["jobs"]
+
+
 def test_a_timed_out_job_stops_within_a_step_and_frees_the_replica(qwen: str) -> None:
     started = time.monotonic()
-    r = _post(qwen, {"prompt": "too long", **LONG_JOB})
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_post, qwen, {"prompt": "too long", **LONG_JOB})
+        # While it runs, /healthz shows its progress (posted by the replica, not asked of it: it is busy).
+        seen: list[dict[str, Any]] = []
+        while not seen and not pending.done():
+            seen = _jobs(qwen)
+            time.sleep(0.2)
+        r = pending.result()
+    assert seen and seen[0]["total"] == LONG_JOB["steps"] and 1 <= seen[0]["step"] < LONG_JOB["steps"]
+    assert seen[0]["request_id"] == r.json()["request_id"]
     assert r.status_code == 503, r.text
     assert _outcomes(r.json()) == [("qwen_image", "timeout")]
     assert time.monotonic() - started < TIMEOUT_S + 5
@@ -187,6 +202,10 @@ def test_a_timed_out_job_stops_within_a_step_and_frees_the_replica(qwen: str) ->
     assert 1 <= last["steps_run"] <= last["steps_at_cancel"] + 1
     assert last["steps_run"] < LONG_JOB["steps"] // 2
     assert _backend_call("progress") is None
+    deadline = time.monotonic() + 5
+    while _jobs(qwen) and time.monotonic() < deadline:  # the job's end is posted too
+        time.sleep(0.1)
+    assert _jobs(qwen) == []
 
     started = time.monotonic()
     r = _post(qwen, {"prompt": "next", **SHORT_JOB})
