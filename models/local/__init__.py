@@ -1,0 +1,1 @@
+"""CPU-only models that need no weights (the Pillow procedural generator)."""
