@@ -92,6 +92,11 @@ async def _throughput_rows(base: str, starlette: str, size: str, requests: int) 
             r = await client.post(f"{base}/api/generate/image", json={"prompt": "bench", "size": size, "seed": i % 8})
             r.raise_for_status()
 
+        async def via_gateway_svg(i: int) -> None:
+            body = {"prompt": "bench", "size": size, "seed": i % 8, "backend": "svg"}
+            r = await client.post(f"{base}/api/generate/image", json=body)
+            r.raise_for_status()
+
         async def via_handle(i: int) -> None:
             await pillow.generate.remote(ImageJob("bench", w, h, i % 8))
 
@@ -104,6 +109,7 @@ async def _throughput_rows(base: str, starlette: str, size: str, requests: int) 
         for concurrency in (1, 16):
             for name, call in (
                 ("HTTP -> gateway -> Pillow", via_gateway),
+                ("HTTP -> gateway (SVG, no downstream)", via_gateway_svg),
                 ("direct handle -> Pillow", via_handle),
                 ("uvicorn + Starlette, in-process", via_starlette),
             ):
@@ -131,22 +137,22 @@ async def _skip_costs() -> list[str]:
         "+ not-deployed backend skipped": [Step("gpu", 5, served.start, lambda: "not deployed"), served],
         "+ open-circuit backend skipped": [Step("flaky", 5, served.start, breaker.skip_reason), served],
     }
-    rows, base = [], 0.0
-    for name, steps in variants.items():
-        n = 5000
-        started = time.perf_counter()
-        for _ in range(n):
-            await run_chain(steps, time.monotonic() + 60)
-        per = (time.perf_counter() - started) / n * 1000
-        base = base or per
-        rows.append(f"| {name:<34} | {per:8.4f} ms/chain | cost {per - base:8.4f} ms |")
-    return rows
+    n, rounds = 2000, 5
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(rounds):  # interleaved rounds, best of each: the machine's noise, not the code, varies
+        for name, steps in variants.items():
+            started = time.perf_counter()
+            for _ in range(n):
+                await run_chain(steps, time.monotonic() + 60)
+            best[name] = min(best[name], (time.perf_counter() - started) / n * 1000)
+    base = best["baseline: one step that serves"]
+    return [f"| {name:<34} | {per:8.4f} ms/chain | cost {per - base:+8.4f} ms |" for name, per in best.items()]
 
 
 def _hung_cost(base: str, timeout_s: float) -> str:
     samples = []
     with httpx.Client(timeout=30) as client:
-        for i in range(5):
+        for i in range(10):
             r = client.post(f"{base}/hung/api/generate/image", json={"prompt": f"h{i}", "size": "64x64"})
             hung = r.json()["attempts"][0]
             samples.append(hung["elapsed_ms"] - timeout_s * 1000)
@@ -163,7 +169,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from cascade.config import GatewaySettings, Route
+    from cascade.config import CircuitArgs, GatewaySettings, Route
     from deployments.app import AppArgs, build_app
     from deployments.gateway import Gateway
     from tests.fakes.backends import Fake
@@ -194,7 +200,11 @@ def main() -> None:
     hung_timeout = 0.5
     hung_app = Gateway.options(name="gateway").bind(
         GatewaySettings(
-            order=("hung", "svg"), routes={"hung": Route(hung_timeout)}, request_timeout_s=30, storage_dir=tmp
+            order=("hung", "svg"),
+            routes={"hung": Route(hung_timeout)},
+            request_timeout_s=30,
+            storage_dir=tmp,
+            circuit=CircuitArgs(failure_threshold=1000),  # keep calling it: the cost of each hang is the point
         ),
         {"hung": Fake.options(name="hung").bind("hang", str(journal))},
         {},
