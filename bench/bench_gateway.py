@@ -48,6 +48,20 @@ app = Starlette(routes=[Route("/api/generate/image", generate, methods=["POST"])
 """
 
 
+def _floor_deployment():
+    from ray import serve
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0.5})
+    class Floor:
+        """The HTTP proxy's own cost: a deployment that reads the body and answers at once."""
+
+        async def __call__(self, request) -> dict:
+            await request.body()
+            return {"ok": True}
+
+    return Floor
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,6 +111,10 @@ async def _throughput_rows(base: str, starlette: str, size: str, requests: int) 
             r = await client.post(f"{base}/api/generate/image", json=body)
             r.raise_for_status()
 
+        async def via_floor(i: int) -> None:
+            r = await client.post(f"{base}/floor/", json={"prompt": "bench", "size": size, "seed": i % 8})
+            r.raise_for_status()
+
         async def via_handle(i: int) -> None:
             await pillow.generate.remote(ImageJob("bench", w, h, i % 8))
 
@@ -110,6 +128,7 @@ async def _throughput_rows(base: str, starlette: str, size: str, requests: int) 
             for name, call in (
                 ("HTTP -> gateway -> Pillow", via_gateway),
                 ("HTTP -> gateway (SVG, no downstream)", via_gateway_svg),
+                ("HTTP -> empty Serve deployment", via_floor),
                 ("direct handle -> Pillow", via_handle),
                 ("uvicorn + Starlette, in-process", via_starlette),
             ):
@@ -174,6 +193,8 @@ def main() -> None:
     from deployments.gateway import Gateway
     from tests.fakes.backends import Fake
 
+    Floor = _floor_deployment()
+
     ray.init(
         num_cpus=4,
         include_dashboard=False,
@@ -210,7 +231,8 @@ def main() -> None:
         {},
     )
     serve.run(hung_app, name="hung", route_prefix="/hung", blocking=False)
-    while any(serve.status().applications[a].status != "RUNNING" for a in ("bench", "hung")):
+    serve.run(Floor.bind(), name="floor", route_prefix="/floor", blocking=False)
+    while any(serve.status().applications[a].status != "RUNNING" for a in ("bench", "hung", "floor")):
         time.sleep(0.2)
 
     sport = _free_port()

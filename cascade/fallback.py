@@ -75,13 +75,11 @@ async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult
     try:
         done, _ = await asyncio.wait({waiter}, timeout=timeout_s)
     except asyncio.CancelledError:  # our own caller gave up: the backend must not go on for nobody
-        waiter.cancel()
-        call.cancel()
+        _abandon(call, waiter)
         raise
     if not done:
-        waiter.cancel()
         # Not answering in time is not the same as being told to stop: the replica keeps working until cancelled.
-        call.cancel()
+        _abandon(call, waiter)
         return None, "timeout", TimeoutError(f"no answer in {timeout_s:.1f} s")
     exc = waiter.exception()
     if exc is None:
@@ -89,6 +87,13 @@ async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult
     if isinstance(exc, BackendBusy):
         return None, "busy", exc
     return None, "error", exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
+
+def _abandon(call: Call, waiter: asyncio.Future[ImageResult]) -> None:
+    call.cancel()
+    waiter.cancel()
+    # A cancelled call may still end with an error of its own (Serve's RequestCancelledError): nobody wants it.
+    waiter.add_done_callback(lambda w: w.cancelled() or w.exception())
 
 
 async def _await(call: Call) -> ImageResult:
