@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
@@ -14,6 +14,10 @@ from cascade.errors import RequestRejected
 from cascade.types import Attempt, Outcome
 
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+
+
+# StyleGAN3's input translation, in the network's input coordinates (a few units shift the whole picture).
+_Coord = Annotated[StrictFloat | StrictInt, Field(ge=-1000, le=1000)]
 
 
 class ImageRequest(BaseModel):
@@ -32,9 +36,11 @@ class ImageRequest(BaseModel):
     guidance: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=50)
     truncation_psi: StrictFloat | StrictInt | None = Field(default=None, ge=-2, le=2)
     class_label: StrictInt | None = Field(default=None, ge=0)
+    translate: tuple[_Coord, _Coord] | None = None
+    rotate: Annotated[StrictFloat | StrictInt, Field(ge=-360, le=360)] | None = None
 
     def options(self) -> dict[str, Any]:
-        extras = ("negative_prompt", "steps", "guidance", "truncation_psi", "class_label")
+        extras = ("negative_prompt", "steps", "guidance", "truncation_psi", "class_label", "translate", "rotate")
         return {k: getattr(self, k) for k in extras if getattr(self, k) is not None}
 
 
@@ -57,7 +63,9 @@ def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tup
         request = body if isinstance(body, ImageRequest) else ImageRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
+        loc = first["loc"]
+        # Keep the field and list positions ("translate.1"), not pydantic's union branch names ("rotate.float").
+        field = ".".join([str(loc[0]), *(str(p) for p in loc[1:] if isinstance(p, int))]) if loc else "body"
         raise RequestRejected(field, first["msg"]) from None
     prompt = request.prompt.strip()
     if not prompt:
@@ -79,6 +87,8 @@ def decode_body(raw: bytes, content_type: str | None, limits: Limits) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestRejected("body", f"not valid JSON ({exc})", 400) from None
+    except RecursionError:
+        raise RequestRejected("body", "JSON nested too deeply", 400) from None
 
 
 class AttemptModel(BaseModel):

@@ -87,6 +87,8 @@ class StyleGAN3Backend:
                 seed=job.seed,
                 psi=float(job.options.get("truncation_psi", self.args.truncation_psi)),
                 class_idx=_class_of(job, self.engine.c_dim),
+                translate=tuple(job.options.get("translate", (0.0, 0.0))),
+                rotate_deg=float(job.options.get("rotate", 0.0)),
             )
             for job in jobs
         ]

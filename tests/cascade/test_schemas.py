@@ -47,6 +47,10 @@ def test_limits_are_config() -> None:
         ({"prompt": "p", "steps": 0}, "steps"),
         ({"prompt": "p", "sise": "64x64"}, "sise"),
         ([1, 2], "body"),
+        ({"prompt": "p", "guidance": "3"}, "guidance"),
+        ({"prompt": "p", "translate": [0.5]}, "translate.1"),
+        ({"prompt": "p", "translate": [0, 1e9]}, "translate.1"),
+        ({"prompt": "p", "rotate": float("nan")}, "rotate"),
     ],
 )
 def test_bad_fields_are_named(body: object, field: str) -> None:
@@ -59,6 +63,8 @@ def test_defaults_and_extras() -> None:
     request, w, h = parse_request({"prompt": "a cat", "negative_prompt": "blurry", "steps": 8}, LIMITS)
     assert (w, h) == (1024, 1024) and request.local is False
     assert request.options() == {"negative_prompt": "blurry", "steps": 8}
+    request, _, _ = parse_request({"prompt": "a face", "translate": [0.25, -1], "rotate": 10}, LIMITS)
+    assert request.options() == {"translate": (0.25, -1), "rotate": 10}
 
 
 @pytest.mark.parametrize(
@@ -69,6 +75,8 @@ def test_defaults_and_extras() -> None:
         (b"{not json", "application/json", 400, "body"),
         (b"\xff\xfe", "application/json; charset=utf-8", 400, "body"),
         (b"[" * 300_000, "application/json", 413, "body"),
+        (b"[" * 200_000 + b"]" * 200_000, "application/json", 413, "body"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "body"),
     ],
 )
 def test_bodies_that_are_not_a_json_request(raw: bytes, ctype: str | None, status: int, field: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import sys
 import time
 
@@ -108,6 +109,18 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_serving(
     assert r.json()["field"] == field
     ok = httpx.post(f"{url}/api/generate/image", json={"prompt": "still here", "size": "64x64"}, timeout=30)
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "prompt", ["\ud800 lone surrogate", "nul \u0000 and bell \u0007", "emoji 🤖🌅 and <svg>&amp;", "x" * 4000]
+)
+def test_odd_but_valid_prompts_are_served(gateway, prompt: str) -> None:
+    url, _ = gateway
+    for backend in ("pillow", "svg"):
+        body = json.dumps({"prompt": prompt, "size": "64x64", "backend": backend})
+        r = httpx.post(f"{url}/api/generate/image", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        assert r.json()["backend"] == backend
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,17 @@ def test_concurrent_requests_are_batched(served: str) -> None:
     assert len({b["dataUri"] for b in bodies}) == 6  # each sample kept its own seed
 
 
+def test_translate_and_rotate_move_the_picture(served: str) -> None:
+    def pixels(**extra: object) -> np.ndarray:
+        req = {"prompt": "a face", "size": "64x64", "seed": 9, **extra}
+        return _pixels(httpx.post(f"{served}/api/generate/image", json=req, timeout=60).json()["dataUri"])
+
+    still = pixels()
+    assert np.array_equal(still, pixels())
+    assert not np.array_equal(still, pixels(translate=[0.25, 0]))
+    assert not np.array_equal(still, pixels(rotate=15))
+
+
 def test_without_a_network_or_gpu_the_backend_is_left_out_with_the_reason(tmp_path) -> None:
     assert "no network configured" in (StyleGAN3Args().unavailable_reason(ClusterInfo(gpus=1, cpus=8)) or "")
     missing = StyleGAN3Args(network=str(tmp_path / "nope.pkl"))
