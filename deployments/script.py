@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -54,9 +55,9 @@ class ScriptBackend:
         self.http = httpx.AsyncClient(follow_redirects=False)
 
     async def generate(self, job: ImageJob) -> ImageResult:
+        from models.imaging import exact_png
         from models.remote.errors import ProviderError
         from models.remote.fetch import fetch_image
-        from models.remote.imaging import exact_png
         from models.script.runner import ScriptError, run_script
 
         budget = self.args.timeout_s if job.deadline is None else min(self.args.timeout_s, job.deadline - time.time())
@@ -79,8 +80,9 @@ class ScriptBackend:
                 allow_http_hosts=self.args.allow_http_hosts,
                 timeout_s=left,
             )
-            png, native = exact_png(data, job.width, job.height)
-        except (ScriptError, ProviderError) as exc:
+            png, native = await asyncio.to_thread(exact_png, data, job.width, job.height)
+        # ValueError: exact_png could not decode what the script produced.
+        except (ScriptError, ProviderError, ValueError) as exc:
             raise BackendFailed(str(exc)) from None
         meta = {"native_size": f"{native[0]}x{native[1]}", "source": "url" if out.url else "data_uri"}
         return ImageResult(png, "image/png", job.width, job.height, job.seed, "script", meta)

@@ -80,7 +80,8 @@ class StyleGAN3Backend:
         return await asyncio.to_thread(self._render, jobs)
 
     def _render(self, jobs: list[ImageJob]) -> list[ImageResult]:
-        from models.stylegan3.engine import SampleSpec, encode_png, fit_cover
+        from models.imaging import fit_cover, to_png
+        from models.stylegan3.engine import SampleSpec, to_pil
 
         specs = [
             SampleSpec(
@@ -96,7 +97,7 @@ class StyleGAN3Backend:
         native = "{}x{}".format(*self.engine.native_size)
         return [
             ImageResult(
-                encode_png(fit_cover(image, job.width, job.height)),
+                to_png(fit_cover(to_pil(image), job.width, job.height)),
                 "image/png",
                 job.width,
                 job.height,

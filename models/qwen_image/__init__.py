@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.qwen_image.engine import Progress, QwenImage, QwenImageEngine, stop_check
 from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled, WeightsError
 from models.qwen_image.options import QwenOptions
-from models.qwen_image.sizes import RECOMMENDED_SIZES, fit_cover, native_size
+from models.qwen_image.sizes import RECOMMENDED_SIZES, native_size
 from models.qwen_image.weights import check_weights
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "QwenOptions",
     "WeightsError",
     "check_weights",
-    "fit_cover",
     "native_size",
     "stop_check",
 ]

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.datauri import encode_data_uri
+from models.imaging import fit_cover, to_png
 from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled
 from models.qwen_image.options import QwenOptions, with_magic
-from models.qwen_image.sizes import fit_cover, native_size, to_png
+from models.qwen_image.sizes import native_size
 from models.seeds import stable_seed
 
 if TYPE_CHECKING:

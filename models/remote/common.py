@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import httpx
 
+from models.imaging import exact_png
 from models.remote.config import ProviderConfig
 from models.remote.errors import ProviderBadResponse, ProviderError, scrubbed
 from models.remote.fetch import fetch_image
-from models.remote.imaging import exact_png
 from models.remote.retry import Clock, Rand, Sleep, with_retries
 from models.remote.transport import Reply, request
 
@@ -137,7 +137,11 @@ async def finish(
     else:
         data = source
     # Decoding and resampling a large image takes tens of milliseconds: off the event loop, other requests go on.
-    return await asyncio.to_thread(exact_png, data, width, height, cfg.name)
+    try:
+        return await asyncio.to_thread(exact_png, data, width, height)
+    except ValueError as exc:
+        # Undecodable or oversized: the provider sent something that is not a usable image.
+        raise ProviderBadResponse(str(exc), cfg.name) from None
 
 
 async def without_secrets(cfg: ProviderConfig, work: Awaitable[T]) -> T:

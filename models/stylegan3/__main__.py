@@ -55,7 +55,8 @@ def _float_field(request: dict[str, Any], key: str, default: float) -> float:
 
 
 def handle(request: Any) -> dict[str, Any]:
-    from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, encode_png, fit_cover
+    from models.imaging import fit_cover, to_png
+    from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, to_pil
 
     if not isinstance(request, dict):
         raise BadRequest("expected a JSON object")
@@ -87,7 +88,7 @@ def handle(request: Any) -> dict[str, Any]:
         image = engine.generate_batch([spec])[0]
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-    png = encode_png(fit_cover(image, width, height))
+    png = to_png(fit_cover(to_pil(image), width, height))
     return {
         "dataUri": encode_data_uri("image/png", png),
         "seed": seed,

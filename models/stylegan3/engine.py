@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import threading
@@ -13,8 +12,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
+from models.imaging import fit_cover, to_png
 from models.stylegan3.generator import Generator, default_device
 from models.stylegan3.layers import RunMode
 from models.stylegan3.loader import load_network
@@ -45,22 +45,6 @@ def set_cuda_fast_math(enabled: bool) -> None:
 def to_pil(image: np.ndarray) -> Image.Image:
     """HWC uint8 (1 or 3 channels) → PIL image."""
     return Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-
-
-def fit_cover(image: np.ndarray, width: int, height: int) -> Image.Image:
-    """Scale (Lanczos) to cover width×height, then centre-crop: exactly the requested size, aspect kept."""
-    if width < 1 or height < 1:
-        raise ValueError("width and height must be positive")
-    pil = to_pil(image)
-    if pil.size == (width, height):
-        return pil
-    return ImageOps.fit(pil, (width, height), method=Image.Resampling.LANCZOS)
-
-
-def encode_png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class StyleGAN3Engine:
@@ -163,7 +147,7 @@ class StyleGAN3Engine:
 
     def render_png(self, sample: SampleSpec, width: int, height: int) -> bytes:
         """One image resized (Lanczos, cover-crop) to exactly width×height, PNG-encoded."""
-        return encode_png(fit_cover(self.generate_batch([sample])[0], width, height))
+        return to_png(fit_cover(to_pil(self.generate_batch([sample])[0]), width, height))
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> float:
         """Run each batch size once (cuDNN autotuning, torch.compile); returns the seconds it took."""

@@ -33,7 +33,7 @@ def chain(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         "gpu": Route(10),
         "raiser": Route(5),
         "hanger": Route(HANG_TIMEOUT_S),
-        "busy": Route(3),
+        "busy": Route(8),  # long enough that the queue stays full while the test request arrives
         "good": Route(5),
     }
     settings = _settings(tmp, ["gpu", "raiser", "hanger", "busy", "good", "svg"], routes)
@@ -77,7 +77,7 @@ def test_each_outcome_in_order_and_the_first_good_backend_serves(chain) -> None:
     with ThreadPoolExecutor(1) as pool:
         queue_filler = {"prompt": "q", "size": "64x64", "backend": "busy"}
         queued = pool.submit(httpx.post, f"{url}/api/generate/image", json=queue_filler, timeout=30)
-        time.sleep(1.0)  # time for it to reach the gateway and queue there; the outcomes below show it did
+        time.sleep(1.5)  # time for it to reach the gateway and queue there; the outcomes below show it did
         started = time.monotonic()
         r = httpx.post(f"{url}/api/generate/image", json={"prompt": "ordered", "size": "96x80"}, timeout=30)
         elapsed = time.monotonic() - started

@@ -108,7 +108,7 @@ def test_the_served_image_is_the_pipeline_s_own(qwen: str, tiny_weights: Path) -
     import torch
     from diffusers import QwenImagePipeline
 
-    from models.qwen_image import fit_cover
+    from models.imaging import fit_cover
 
     r = _post(
         qwen, {"prompt": PROMPT, "size": "100x72", "seed": 7, "steps": 3, "guidance": 4.0, "backend": "qwen_image"}

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.imaging import fit_cover
 from models.qwen_image import (
     GenerationCancelled,
     Progress,
     QwenImageEngine,
     QwenOptions,
-    fit_cover,
     stop_check,
 )
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from PIL import Image
 
-from models.qwen_image import RECOMMENDED_SIZES, QwenOptions, fit_cover, native_size
+from models.qwen_image import RECOMMENDED_SIZES, QwenOptions, native_size
 from models.qwen_image.options import MAGIC_SUFFIXES, with_magic
 
 
@@ -44,14 +43,6 @@ def test_recommended_policy_picks_the_nearest_aspect() -> None:
         assert native_size(w, h, 16, "recommended") == (w, h)
     # A coarser multiple (the tiny pipeline's is 8; a made-up 64 here) still divides the result.
     assert all(side % 64 == 0 for side in native_size(1920, 1080, 64, "recommended"))
-
-
-@pytest.mark.parametrize("target", [(50, 70), (70, 50), (48, 72), (100, 30), (7, 300)])
-def test_fit_cover_gives_the_exact_size(target: tuple[int, int]) -> None:
-    image = Image.new("RGB", (48, 72), (200, 10, 10))
-    out = fit_cover(image, *target)
-    assert out.size == target
-    assert out.getpixel((0, 0)) == (200, 10, 10)  # covered and cropped: no bars
 
 
 def test_lightning_scheduler_settings() -> None:

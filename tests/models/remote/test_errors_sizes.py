@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import io
 import pickle
 
 import pytest
-from PIL import Image
 
 from models.remote.errors import (
     ProviderBadResponse,
@@ -17,7 +15,6 @@ from models.remote.errors import (
     scrub,
     scrubbed,
 )
-from models.remote.imaging import exact_png
 from models.remote.sizes import fal_image_size, nearest_aspect_ratio, nearest_size, openai_size
 
 
@@ -112,45 +109,3 @@ def test_fal_sizes() -> None:
 def test_nearest_size_needs_candidates() -> None:
     with pytest.raises(ValueError):
         nearest_size(10, 10, [])
-
-
-def _png(size: tuple[int, int], mode: str = "RGB") -> bytes:
-    buf = io.BytesIO()
-    Image.new(mode, size).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("target", [(1, 1), (333, 777), (1025, 63), (2048, 2048)])
-def test_exact_png_any_target(target: tuple[int, int]) -> None:
-    data, native = exact_png(_png((1536, 1024)), *target)
-
-    assert native == (1536, 1024)
-    with Image.open(io.BytesIO(data)) as img:
-        assert img.format == "PNG" and img.size == target
-
-
-def test_exact_png_cover_crops_the_centre() -> None:
-    src = Image.new("RGB", (300, 100), (255, 0, 0))
-    src.paste((0, 0, 255), (100, 0, 200, 100))  # blue middle third
-    buf = io.BytesIO()
-    src.save(buf, format="PNG")
-
-    data, _ = exact_png(buf.getvalue(), 50, 50)
-
-    with Image.open(io.BytesIO(data)) as img:
-        # Only the blue middle survives (Lanczos lets a little red bleed into the edge pixels).
-        for xy in ((0, 0), (25, 25), (49, 49)):
-            red, _, blue = img.getpixel(xy)
-            assert red < 40 and blue > 215
-
-
-def test_exact_png_keeps_alpha() -> None:
-    data, _ = exact_png(_png((64, 64), "RGBA"), 32, 32)
-
-    with Image.open(io.BytesIO(data)) as img:
-        assert img.mode == "RGBA"
-
-
-def test_exact_png_rejects_garbage() -> None:
-    with pytest.raises(ProviderBadResponse):
-        exact_png(b"GIF89a-not-really", 10, 10, "fal")

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, fit_cover
+from models.imaging import fit_cover
+from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, to_pil
 from models.stylegan3.sampling import to_uint8
 from models.stylegan3.testing import tiny_generator
 
@@ -51,7 +52,7 @@ def test_fit_cover_crops_centrally() -> None:
     # Left half black, right half white: a tall crop keeps the centre, so both colours remain.
     img = np.zeros([16, 16, 3], dtype=np.uint8)
     img[:, 8:] = 255
-    out = np.asarray(fit_cover(img, 4, 16))
+    out = np.asarray(fit_cover(to_pil(img), 4, 16))
     assert out.shape == (16, 4, 3)
     assert out[:, 0].mean() < 60 and out[:, -1].mean() > 200
 
