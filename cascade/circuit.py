@@ -33,16 +33,14 @@ class CircuitBreaker:
 
     def skip_reason(self) -> str | None:
         """None when a call may go ahead now (and, half-open, reserves the single probe)."""
-        state = self.state
-        if state == "closed":
+        if self._opened_at is None:
             return None
         now = self._clock()
-        if state == "half_open" and (self._probe_at is None or now - self._probe_at >= self.cooldown_s):
+        open_for = now - self._opened_at
+        if open_for >= self.cooldown_s and (self._probe_at is None or now - self._probe_at >= self.cooldown_s):
             self._probe_at = now
             return None
-        assert self._opened_at is not None
-        wait = max(0.0, self.cooldown_s - (now - self._opened_at))
-        what = "probe in flight" if state == "half_open" else f"retry in {wait:.1f} s"
+        what = "probe in flight" if open_for >= self.cooldown_s else f"retry in {self.cooldown_s - open_for:.1f} s"
         return f"circuit open after {self.failures} consecutive failures ({what})"
 
     def record(self, outcome: Outcome) -> None:
