@@ -47,10 +47,15 @@ class BackendFailed(CascadeError):
         return self.message
 
 
-class Refused(BackendFailed):
-    """A provider refused the prompt (content policy). Ends the chain: another backend would only launder it."""
+class JobRejected(BackendFailed):
+    """The backend cannot do what this request asks (an option this model lacks). The request's fault, not the
+    backend's: it does not count towards the backend's circuit breaker, and the next backend may still serve."""
 
     status = 422
+
+
+class Refused(JobRejected):
+    """A provider refused the prompt (content policy). Ends the chain: another backend would only launder it."""
 
 
 class AllBackendsFailed(CascadeError):

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cascade.errors import BackendBusy, BackendFailed, Refused
+from cascade.errors import BackendBusy, BackendFailed, JobRejected, Refused
 from cascade.types import Attempt, ImageResult, Outcome
 
 
@@ -31,6 +31,8 @@ class Step:
     # Asked when the chain reaches this step, not before: a half-open circuit must only grant its probe to
     # a request that will really make the call.
     skip_reason: Callable[[], str | None] = lambda: None
+    # Answers at once, in-process (the SVG): worth running even when the request's time is up.
+    instant: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,29 +41,40 @@ class ChainResult:
     attempts: tuple[Attempt, ...]
     backend: str | None = None  # the step that served
     refused: Refused | None = None
+    # What each called backend did, as its circuit breaker should count it: a request's own fault is left out.
+    health: dict[str, Outcome] = field(default_factory=dict)
 
 
 async def run_chain(steps: Sequence[Step], deadline: float, clock: Callable[[], float] = time.monotonic) -> ChainResult:
     """`deadline` is on `clock`'s scale. Each step gets min(its timeout, time left)."""
     attempts: list[Attempt] = []
+    health: dict[str, Outcome] = {}
     for step in steps:
-        reason = step.skip_reason()
-        left = deadline - clock()
-        if reason is None and left <= 0:
-            reason = "request deadline passed"
-        if reason is not None:
-            attempts.append(Attempt(step.name, "skipped", reason, 0.0))
-            continue
         started = clock()
-        result, outcome, error = await _try(step.start, min(step.timeout_s, left))
+        left = deadline - started
+        # The deadline first: a skip reason may reserve a half-open circuit's probe, which must not be wasted.
+        reason = "request deadline passed" if left <= 0 and not step.instant else step.skip_reason()
+        if reason is not None:
+            attempts.append(Attempt(step.name, "skipped", reason, (clock() - started) * 1000))
+            continue
+        result, outcome, error = await _try(step.start, step.timeout_s if step.instant else min(step.timeout_s, left))
         elapsed_ms = (clock() - started) * 1000
-        inner = result.attempts if result is not None else error.attempts if isinstance(error, BackendFailed) else ()
-        attempts.extend(inner or [Attempt(step.name, outcome, None if error is None else _short(error), elapsed_ms)])
+        if not isinstance(error, JobRejected):
+            health[step.name] = outcome
+        attempts.extend(_report(step.name, result, outcome, error, elapsed_ms))
         if isinstance(error, Refused):
-            return ChainResult(None, tuple(attempts), refused=error)
+            return ChainResult(None, tuple(attempts), refused=error, health=health)
         if result is not None:
-            return ChainResult(result, tuple(attempts), step.name)
-    return ChainResult(None, tuple(attempts))
+            return ChainResult(result, tuple(attempts), step.name, health=health)
+    return ChainResult(None, tuple(attempts), health=health)
+
+
+def _report(
+    name: str, result: ImageResult | None, outcome: Outcome, error: Exception | None, elapsed_ms: float
+) -> list[Attempt]:
+    """A backend that tried several things inside (remote providers) reports them instead of itself."""
+    inner = result.attempts if result is not None else error.attempts if isinstance(error, BackendFailed) else ()
+    return list(inner) or [Attempt(name, outcome, None if error is None else _short(error), elapsed_ms)]
 
 
 async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult | None, Outcome, Exception | None]:

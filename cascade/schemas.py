@@ -57,6 +57,14 @@ def parse_size(text: str, limits: Limits) -> tuple[int, int]:
     return width, height
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tuple[ImageRequest, int, int]:
     """Validate a request body (already decoded JSON, or a model from a Python caller)."""
     try:
@@ -70,6 +78,10 @@ def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tup
     prompt = request.prompt.strip()
     if not prompt:
         raise RequestRejected("prompt", "must not be empty")
+    for name, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
+        # JSON can carry a lone surrogate ("\ud800"); no UTF-8 encoder downstream (HTTP clients, files) can.
+        if text is not None and not _encodable(text):
+            raise RequestRejected(name, "not valid Unicode (holds an unpaired surrogate)")
     if len(request.prompt) > limits.max_prompt_chars:
         raise RequestRejected("prompt", f"longer than {limits.max_prompt_chars} characters ({len(request.prompt)})")
     width, height = parse_size(request.size or limits.default_size, limits)
@@ -85,7 +97,7 @@ def decode_body(raw: bytes, content_type: str | None, limits: Limits) -> Any:
         raise RequestRejected("body", f"over {limits.max_body_bytes} bytes", 413)
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
         raise RequestRejected("body", f"not valid JSON ({exc})", 400) from None
     except RecursionError:
         raise RequestRejected("body", "JSON nested too deeply", 400) from None

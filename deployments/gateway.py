@@ -21,7 +21,7 @@ from cascade.fallback import ChainResult, Step, run_chain
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
 from cascade.storage import ImageStore
 from cascade.svg import svg_result
-from cascade.types import Attempt, ImageJob, ImageResult
+from cascade.types import ImageJob, ImageResult
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
 from models.datauri import encode_data_uri
 from models.seeds import stable_seed
@@ -40,13 +40,19 @@ async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
     return JSONResponse(body, status_code=http_status(exc))
 
 
-def _outcome_of(name: str, attempts: tuple[Attempt, ...]) -> str | None:
-    """One backend's overall outcome in this chain (a remote backend reports one attempt per provider)."""
-    mine = [a.outcome for a in attempts if a.backend == name or a.backend.startswith(name + ":")]
-    for outcome in ("ok", "error", "timeout", "busy"):
-        if outcome in mine:
-            return outcome
-    return None
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front)."""
+    too_big = RequestRejected("body", f"over {limit} bytes", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _done(result: ImageResult) -> asyncio.Future[ImageResult]:
@@ -84,10 +90,8 @@ class Gateway:
 
     @api.post("/api/generate/image")
     async def http_generate(self, request: Request) -> JSONResponse:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.settings.limits.max_body_bytes:
-            raise RequestRejected("body", f"over {self.settings.limits.max_body_bytes} bytes", 413)
-        body = decode_body(await request.body(), request.headers.get("content-type"), self.settings.limits)
+        raw = await _read_capped(request, self.settings.limits.max_body_bytes)
+        body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
         return JSONResponse((await self.generate(body)).to_json())
 
     @api.get("/generated/{name}")
@@ -151,7 +155,8 @@ class Gateway:
             raise chain.refused
         if chain.result is None:
             raise AllBackendsFailed(chain.attempts)
-        return self._answer(request, job, chain.result, chain)
+        # Encoding and writing a multi-megabyte image would stall every other request on this replica's loop.
+        return await asyncio.to_thread(self._answer, request, job, chain.result, chain)
 
     # --- the chain ----------------------------------------------------------------------------------------------
 
@@ -167,7 +172,7 @@ class Gateway:
 
     def _step(self, name: str, job: ImageJob, local: bool) -> Step:
         if name == "svg":
-            return Step(name, 5.0, lambda: _done(svg_result(job)))
+            return Step(name, 5.0, lambda: _done(svg_result(job)), instant=True)
         route = self.settings.routes[name]
         if name in self.left_out:
             return Step(name, route.timeout_s, _never, lambda: f"not deployed: {self.left_out[name]}")
@@ -205,10 +210,9 @@ class Gateway:
             self.metrics.latency.observe(attempt.elapsed_ms, tags=tags)
             if attempt.outcome == "ok":
                 self.metrics.depth.observe(depth, tags={"backend": attempt.backend})
-        for name, breaker in self.breakers.items():
-            outcome = _outcome_of(name, chain.attempts)
-            if outcome is not None and not (chain.refused is not None and outcome == "error"):
-                breaker.record(outcome)
+        for name, outcome in chain.health.items():
+            if name in self.breakers:
+                self.breakers[name].record(outcome)
         self.metrics.requests.inc(tags={"result": "ok" if served else "refused" if chain.refused else "failed"})
         logger.info("chain: %s", ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts))
 

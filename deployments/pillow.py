@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from pydantic import Field
 from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.types import ImageJob, ImageResult
+from deployments.plumbing import share_serve_logging
 
 
 class PillowArgs(BackendArgs):
-    enabled: bool = True
+    enabled: bool | Literal["auto"] = True
     timeout_s: float = Field(default=5.0, gt=0)
     deployment: DeploymentOptions = DeploymentOptions(
         autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 2},
@@ -25,6 +27,7 @@ class PillowArgs(BackendArgs):
 @serve.deployment
 class PillowBackend:
     def __init__(self, args: PillowArgs) -> None:
+        share_serve_logging()
         from models.local.generate_cpu_image import generate_png
         from models.local.tuning import tune_malloc
 

@@ -103,6 +103,17 @@ class GatewayMetrics:
         self.requests = metrics.Counter("cascade_requests", "Image requests by result.", tag_keys=("result",))
 
 
+def share_serve_logging(name: str = "models") -> None:
+    """Give our model code's loggers Serve's handlers: their lines then carry the request id and land in the
+    replica's log file, like the deployment's own. Call from a replica's __init__ (Serve sets its handlers up
+    when the replica starts)."""
+    serve_logger = logging.getLogger("ray.serve")
+    ours = logging.getLogger(name)
+    ours.handlers = list(serve_logger.handlers)
+    ours.setLevel(serve_logger.level)
+    ours.propagate = False
+
+
 def request_id() -> str:
     # Serve puts the id (the client's X-Request-ID, or one it made) in every log line of the request.
     return serve.context._get_serve_request_context().request_id or ""

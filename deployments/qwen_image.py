@@ -19,8 +19,9 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cascade.config import BackendArgs, DeploymentOptions
-from cascade.errors import BackendFailed
+from cascade.errors import BackendFailed, JobRejected
 from cascade.types import ImageJob, ImageResult
+from deployments.plumbing import share_serve_logging
 from models.qwen_image.errors import EngineUnhealthy, WeightsError
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ class _Run:
 @serve.deployment
 class QwenImageBackend:
     def __init__(self, args: QwenImageArgs, board: DeploymentHandle | None = None) -> None:
+        share_serve_logging()
         from ray.serve import metrics
 
         from models.qwen_image import QwenImageEngine
@@ -240,6 +242,9 @@ class QwenImageBackend:
         except GenerationCancelled as exc:
             run.end("deadline", exc.steps_done)
             raise BackendFailed(f"deadline passed: stopped after {exc.steps_done} of {exc.total} steps") from None
+        except ValueError as exc:  # the engine's argument checks: this request's settings, not a broken replica
+            run.end("error")
+            raise JobRejected(_short(exc)) from None
         except Exception as exc:
             run.end("error")
             logger.warning("qwen_image failed", exc_info=True)

@@ -11,6 +11,10 @@ from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.types import ImageJob, ImageResult
+from deployments.plumbing import share_serve_logging
+
+# Room for the chain's own hard stop (1 s past a provider's deadline) and the answer's trip back to the gateway.
+REPORT_MARGIN_S = 2.5
 
 
 class ProviderArgs(BaseModel):
@@ -32,7 +36,8 @@ class RemoteArgs(BackendArgs):
     on_refusal: Literal["stop", "continue"] = "stop"
     # Hosts whose plain-http image URLs are accepted (tests, an in-cluster proxy); https is always accepted.
     allow_http_hosts: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(default=60.0, gt=0)
+    # Enough for two providers' full tries (40 s each by default): a hung first provider must leave the next room.
+    timeout_s: float = Field(default=90.0, gt=0)
     deployment: DeploymentOptions = DeploymentOptions(
         autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
         max_ongoing_requests=64,
@@ -59,6 +64,7 @@ class RemoteArgs(BackendArgs):
 @serve.deployment
 class RemoteBackend:
     def __init__(self, args: RemoteArgs) -> None:
+        share_serve_logging()
         from models.remote.chain import configs_from_env, new_client
 
         self.args = args
@@ -69,7 +75,10 @@ class RemoteBackend:
     async def generate(self, job: ImageJob) -> ImageResult:
         from models.remote.chain import generate_chain
 
-        deadline = job.deadline if job.deadline is not None else time.time() + self.args.timeout_s
+        # The gateway cancels us at `timeout_s`; ending a little before lets every provider's try be reported.
+        deadline = time.time() + self.args.timeout_s - REPORT_MARGIN_S
+        if job.deadline is not None:
+            deadline = min(deadline, job.deadline - REPORT_MARGIN_S)
         return await generate_chain(
             self.client,
             self.providers,
@@ -77,7 +86,7 @@ class RemoteBackend:
             job.width,
             job.height,
             job.seed,
-            min(deadline, time.time() + self.args.timeout_s),
+            deadline,
             on_refusal=self.args.on_refusal,
         )
 

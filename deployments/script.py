@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
+from pathlib import Path
 
 from pydantic import Field
 from ray import serve
@@ -12,6 +14,7 @@ from ray import serve
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
+from deployments.plumbing import share_serve_logging
 
 
 class ScriptArgs(BackendArgs):
@@ -35,7 +38,9 @@ class ScriptArgs(BackendArgs):
         if self.command:
             return list(self.command)
         if self.script:
-            return [os.environ.get("PYTHON_BIN", "python3"), self.script]
+            from models.script.runner import default_python
+
+            return [default_python(), self.script]
         return []
 
     def missing(self) -> str | None:
@@ -45,6 +50,7 @@ class ScriptArgs(BackendArgs):
 @serve.deployment
 class ScriptBackend:
     def __init__(self, args: ScriptArgs) -> None:
+        share_serve_logging()
         import httpx
 
         from models.script.runner import build_env
@@ -60,25 +66,25 @@ class ScriptBackend:
         from models.remote.fetch import fetch_image
         from models.script.runner import ScriptError, run_script
 
-        budget = self.args.timeout_s if job.deadline is None else min(self.args.timeout_s, job.deadline - time.time())
+        deadline = time.time() + self.args.timeout_s
+        if job.deadline is not None:
+            deadline = min(deadline, job.deadline)
         payload = {"prompt": job.prompt, "size": f"{job.width}x{job.height}", "seed": job.seed, **job.options}
         try:
             out = await run_script(
                 self.argv,
                 payload,
-                timeout_s=max(budget, 0.001),
+                timeout_s=max(deadline - time.time(), 0.001),
                 max_output_bytes=self.args.max_output_bytes,
                 env=self.env,
                 cwd=self.args.cwd,
             )
-            source = out.data_uri or out.url or ""
-            left = self.args.timeout_s if job.deadline is None else job.deadline - time.time()
             _, data = await fetch_image(
                 self.http,
-                source,
+                out.data_uri or out.url or "",
                 max_bytes=self.args.max_image_bytes,
                 allow_http_hosts=self.args.allow_http_hosts,
-                timeout_s=left,
+                timeout_s=deadline - time.time(),
             )
             png, native = await asyncio.to_thread(exact_png, data, job.width, job.height)
         # ValueError: exact_png could not decode what the script produced.
@@ -91,8 +97,12 @@ class ScriptBackend:
         return None
 
     async def check_health(self) -> None:
-        if not self.argv:
-            raise RuntimeError("no script or command configured")
+        program = shutil.which(self.argv[0]) if self.argv else None
+        if program is None:
+            raise RuntimeError(f"cannot run {self.argv[:1]}: not found or not executable")
+        script = self.args.script
+        if script is not None and not os.access(Path(self.args.cwd or ".", script), os.R_OK):
+            raise RuntimeError(f"script {script} is not readable")
 
     async def __del__(self) -> None:
         await self.http.aclose()

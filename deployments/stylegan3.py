@@ -11,8 +11,9 @@ from pydantic import Field
 from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
-from cascade.errors import BackendFailed
+from cascade.errors import JobRejected
 from cascade.types import ImageJob, ImageResult
+from deployments.plumbing import share_serve_logging
 
 
 class StyleGAN3Args(BackendArgs):
@@ -48,7 +49,7 @@ class StyleGAN3Args(BackendArgs):
 
 def _class_of(job: ImageJob, c_dim: int) -> int | None:
     if c_dim == 0:
-        return None
+        return None  # unconditional: a requested class is ignored
     label = job.options.get("class_label")
     # A conditional network needs a class; without one, the seed picks it, so the same seed keeps its image.
     return job.seed % c_dim if label is None else int(label)
@@ -57,6 +58,7 @@ def _class_of(job: ImageJob, c_dim: int) -> int | None:
 @serve.deployment
 class StyleGAN3Backend:
     def __init__(self, args: StyleGAN3Args) -> None:
+        share_serve_logging()
         from models.stylegan3.engine import StyleGAN3Engine
 
         self.args = args
@@ -70,8 +72,9 @@ class StyleGAN3Backend:
 
     async def generate(self, job: ImageJob) -> ImageResult:
         label = job.options.get("class_label")
-        if label is not None and not 0 <= int(label) < self.engine.c_dim:
-            raise BackendFailed(f"class_label {label} is out of range for this network ({self.engine.c_dim} classes)")
+        # On an unconditional network a class means nothing and is ignored, like other backends' extras.
+        if label is not None and self.engine.c_dim and not 0 <= int(label) < self.engine.c_dim:
+            raise JobRejected(f"class_label {label} is out of range for this network ({self.engine.c_dim} classes)")
         return await self._batch(job)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)

@@ -45,7 +45,7 @@ class ProviderConfig:
     # Bound on one HTTP exchange; each is further cut to the time left before the attempt's deadline.
     timeout_s: float = 60.0
     # Bound on the whole try of this provider (retries and fetching a URL result included).
-    attempt_timeout_s: float = 90.0
+    attempt_timeout_s: float = 40.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # A 4K PNG is ~25 MB, ~33 MB as base64 inside JSON.
     max_response_bytes: int = 64 * MiB

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from models.remote.errors import ProviderError, ProviderTimeout
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -70,5 +73,8 @@ async def with_retries(
             wait = max(wait, hint)
         if clock() + wait >= deadline:
             raise last
+        # Kind and status only: a provider's message may echo what it was sent.
+        log.info("%s %s (HTTP %s): try %d of %d in %.2f s", provider, last.kind, last.status, tries + 1,
+                 policy.max_tries, wait)  # fmt: skip
         await sleep(wait)
     raise AssertionError("unreachable: the last try either returns or raises")

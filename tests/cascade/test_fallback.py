@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cascade.errors import BackendBusy, BackendFailed, Refused
+from cascade.errors import BackendBusy, BackendFailed, JobRejected, Refused
 from cascade.fallback import Step, run_chain
 from cascade.types import Attempt, ImageResult
 
@@ -55,7 +55,7 @@ def test_skip_reasons_cost_nothing_and_busy_moves_on() -> None:
         ("gpu", "skipped", "not deployed"),
         ("q", "busy", "queue full"),
     ]
-    assert chain.attempts[0].elapsed_ms == 0.0
+    assert chain.attempts[0].elapsed_ms < 1
 
 
 def test_a_hung_step_costs_its_timeout_and_is_cancelled() -> None:
@@ -90,6 +90,36 @@ def test_each_step_gets_at_most_the_time_left_in_the_request() -> None:
     assert chain.attempts[0].outcome == "timeout" and chain.attempts[0].elapsed_ms < 1000
     assert (chain.attempts[1].outcome, chain.attempts[1].error) == ("skipped", "request deadline passed")
     assert chain.result is None
+
+
+def test_an_instant_last_resort_still_runs_when_the_time_is_up() -> None:
+    async def slow() -> ImageResult:
+        await asyncio.sleep(60)
+        return IMAGE
+
+    chain = _run([Step("slow", 30, _task(slow)), Step("svg", 5, _task(_ok), instant=True)], budget_s=0.2)
+    assert [(a.backend, a.outcome) for a in chain.attempts] == [("slow", "timeout"), ("svg", "ok")]
+
+
+def test_health_counts_backend_faults_but_not_the_request_s_own() -> None:
+    async def rejects() -> ImageResult:
+        raise JobRejected("class_label 7 is out of range")
+
+    async def hang() -> ImageResult:
+        await asyncio.sleep(60)
+        return IMAGE
+
+    steps = [
+        Step("bad_option", 5, _task(rejects)),
+        Step("broken", 5, _task(_raise)),
+        Step("hung", 0.1, _task(hang)),
+        Step("full", 5, _task(_busy)),
+        Step("gpu", 5, _task(_ok), lambda: "not deployed"),
+        Step("ok", 5, _task(_ok)),
+    ]
+    chain = _run(steps)
+    assert chain.attempts[0].outcome == "error"  # reported to the caller as what happened...
+    assert chain.health == {"broken": "error", "hung": "timeout", "full": "busy", "ok": "ok"}  # ...not blamed
 
 
 def test_a_refusal_ends_the_chain_and_inner_attempts_stand_in_for_the_step() -> None:

@@ -48,6 +48,8 @@ def test_limits_are_config() -> None:
         ({"prompt": "p", "sise": "64x64"}, "sise"),
         ([1, 2], "body"),
         ({"prompt": "p", "guidance": "3"}, "guidance"),
+        ({"prompt": "lone \ud800 surrogate"}, "prompt"),
+        ({"prompt": "p", "negative_prompt": "\udfff"}, "negative_prompt"),
         ({"prompt": "p", "translate": [0.5]}, "translate.1"),
         ({"prompt": "p", "translate": [0, 1e9]}, "translate.1"),
         ({"prompt": "p", "rotate": float("nan")}, "rotate"),
@@ -77,6 +79,7 @@ def test_defaults_and_extras() -> None:
         (b"[" * 300_000, "application/json", 413, "body"),
         (b"[" * 200_000 + b"]" * 200_000, "application/json", 413, "body"),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "body"),
+        (b'{"prompt": "x", "seed": ' + b"9" * 5000 + b"}", "application/json", 400, "body"),
     ],
 )
 def test_bodies_that_are_not_a_json_request(raw: bytes, ctype: str | None, status: int, field: str) -> None:

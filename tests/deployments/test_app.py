@@ -51,7 +51,7 @@ def test_the_gpu_variant_and_the_rayservice_carry_the_same_application() -> None
     gpu = _args(PROJECT_ROOT / "serve_config.gpu.yaml")
     service = yaml.safe_load((PROJECT_ROOT / "cluster/rayservice.yaml").read_text())
     embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
-    assert embedded["applications"][0]["args"] == gpu
+    assert embedded["applications"][0]["args"] == gpu, "run: python cluster/sync_rayservice.py"
     args = AppArgs.model_validate(gpu)
     deployed, left_out = plan(args, ClusterInfo(gpus=0, cpus=8))
     # enabled: true, because GPU nodes may be scaled to zero when the app is built.

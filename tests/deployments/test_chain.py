@@ -129,7 +129,9 @@ def test_when_every_backend_fails_the_answer_is_503_with_the_attempts(chain) -> 
     assert r.status_code == 503
     body = r.json()
     reason = "not deployed: needs 1 GPU, the cluster has 0"
-    assert body["attempts"] == [{"backend": "gpu", "outcome": "skipped", "error": reason, "elapsed_ms": 0.0}]
+    [attempt] = body["attempts"]
+    assert (attempt["backend"], attempt["outcome"], attempt["error"]) == ("gpu", "skipped", reason)
+    assert attempt["elapsed_ms"] < 1
 
 
 @pytest.fixture(scope="module")

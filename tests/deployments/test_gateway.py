@@ -98,6 +98,8 @@ def test_the_script_backend_runs_the_seed_protocol(gateway) -> None:
         (b'{"prompt": "x", "backend": "dalle"}', {"content-type": "application/json"}, 422, "backend"),
         (b'{"prompt": "x", "local": "sure"}', {"content-type": "application/json"}, 422, "local"),
         (b'"just a string"', {"content-type": "application/json"}, 422, "body"),
+        (b'{"prompt": "\\ud800"}', {"content-type": "application/json"}, 422, "prompt"),
+        (b'{"prompt": "x", "seed": ' + b"9" * 5000 + b"}", {"content-type": "application/json"}, 400, "body"),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_serving(
@@ -111,9 +113,7 @@ def test_bad_input_gets_a_4xx_naming_the_field_and_the_server_keeps_serving(
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize(
-    "prompt", ["\ud800 lone surrogate", "nul \u0000 and bell \u0007", "emoji 🤖🌅 and <svg>&amp;", "x" * 4000]
-)
+@pytest.mark.parametrize("prompt", ["nul \u0000 and bell \u0007", "emoji 🤖🌅 and <svg>&amp;", "x" * 4000])
 def test_odd_but_valid_prompts_are_served(gateway, prompt: str) -> None:
     url, _ = gateway
     for backend in ("pillow", "svg"):
@@ -191,12 +191,9 @@ def test_local_requests_never_call_the_remote_backend(with_remote) -> None:
     url, journal = with_remote
     r = httpx.post(f"{url}/api/generate/image", json={"prompt": "p", "size": "64x64", "local": True}, timeout=30)
     assert r.status_code == 200
-    assert r.json()["attempts"][0] == {
-        "backend": "remote",
-        "outcome": "skipped",
-        "error": "local request: remote backends are not called",
-        "elapsed_ms": 0.0,
-    }
+    first = r.json()["attempts"][0]
+    assert (first["backend"], first["outcome"]) == ("remote", "skipped")
+    assert first["error"] == "local request: remote backends are not called" and first["elapsed_ms"] < 1
     time.sleep(0.2)
     assert "called" not in journal.read_text()
     r = httpx.post(f"{url}/api/generate/image", json={"prompt": "p", "size": "64x64", "local": False}, timeout=30)

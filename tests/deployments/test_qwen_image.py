@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from ray import serve
 
-from cascade.config import ClusterInfo, GatewaySettings, Route
+from cascade.config import CircuitArgs, ClusterInfo, GatewaySettings, Route
 from deployments.gateway import Gateway
 from deployments.progress import ProgressBoard
 from deployments.qwen_image import QwenImageArgs, QwenImageBackend
@@ -57,7 +57,14 @@ def _wait_running(app: str, timeout_s: float = 90) -> None:
 
 
 def _settings(tmp: Path, routes: dict[str, Route]) -> GatewaySettings:
-    return GatewaySettings(order=(*routes, "svg"), routes=routes, request_timeout_s=60, storage_dir=str(tmp / "images"))
+    # Several tests time qwen_image out on purpose: its circuit must not open between them.
+    return GatewaySettings(
+        order=(*routes, "svg"),
+        routes=routes,
+        request_timeout_s=60,
+        storage_dir=str(tmp / "images"),
+        circuit=CircuitArgs(failure_threshold=100),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 import pytest
 from ray import serve
@@ -11,7 +14,7 @@ from deployments.gateway import Gateway
 from deployments.remote import RemoteArgs, RemoteBackend
 from tests.deployments.test_chain import _wait_running
 from tests.fakes.backends import Fake
-from tests.fakes.providers import FakeProviders, refusal, server_error
+from tests.fakes.providers import HANG, FakeProviders, refusal, server_error
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,10 @@ def remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         args = RemoteArgs.model_validate(
             {
                 "providers": ["fal", "openai", "gemini"],
-                "overrides": {"openai": {"base_url": fake.openai_base}, "gemini": {"base_url": fake.gemini_base}},
+                "overrides": {
+                    "openai": {"base_url": fake.openai_base, "attempt_timeout_s": 2},
+                    "gemini": {"base_url": fake.gemini_base},
+                },
                 "allow_http_hosts": [fake.host],
                 "timeout_s": 20,
             }
@@ -45,6 +51,18 @@ def remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         _wait_running("remote")
         yield f"{serve_url}/remote", fake
         serve.delete("remote")
+
+
+def _logged(text: str, timeout_s: float = 10) -> bool:
+    import ray
+
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(text in f.read_text(errors="replace") for f in logs.glob("replica_remote_remote_*.log")):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _post(url: str, **body: object) -> httpx.Response:
@@ -83,6 +101,22 @@ def test_with_local_backends_failing_the_providers_are_tried_in_order(remote) ->
     sent = fake.received("gemini")[-1]
     assert sent.headers["x-goog-api-key"] == fake.keys["gemini"]
     assert fake.keys["openai"] not in r.text and fake.keys["gemini"] not in r.text
+    # The provider client's own log lines (its retries) reach the replica's log with the request's id.
+    assert _logged(f"{body['request_id']} -- openai server (HTTP 503): try 2 of 3")
+
+
+def test_a_hung_provider_costs_its_attempt_timeout_and_the_next_one_serves(remote) -> None:
+    url, fake = remote
+    fake.script("openai", HANG)
+    started = time.monotonic()
+    r = _post(url)
+    assert r.status_code == 200, r.text
+    assert [(a["backend"], a["outcome"]) for a in r.json()["attempts"]][2:] == [
+        ("remote:openai", "timeout"),
+        ("remote:gemini", "ok"),
+    ]
+    assert 2000 <= r.json()["attempts"][2]["elapsed_ms"] < 4000
+    assert time.monotonic() - started < 10
 
 
 def test_a_refusal_ends_the_request_with_422_and_the_reason(remote) -> None:
