@@ -174,26 +174,43 @@ def cold(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("cold")
     journal = tmp / "sleepy.log"
     journal.touch()
-    settings = _settings(tmp, ["sleepy", "svg"], {"sleepy": Route(30, cold_start="skip")})
+    dozy_journal = tmp / "dozy.log"
+    dozy_journal.touch()
+    settings = _settings(
+        tmp, ["sleepy", "dozy", "svg"], {"sleepy": Route(30, cold_start="skip"), "dozy": Route(30, cold_start="skip")}
+    )
     # Asks for more GPUs than the test cluster has: it scales from zero to a replica that never schedules.
     sleepy = Fake.options(
         name="sleepy",
         autoscaling_config={"min_replicas": 0, "max_replicas": 1, "initial_replicas": 0},
         ray_actor_options={"num_cpus": 0.1, "num_gpus": 2},
     ).bind("ok", str(journal))
-    app = Gateway.options(name="gateway").bind(settings, {"sleepy": sleepy}, {})
+    # Scaled to zero but schedulable: the wake-up call must bring it up for the requests after.
+    dozy = Fake.options(
+        name="dozy", autoscaling_config={"min_replicas": 0, "max_replicas": 1, "initial_replicas": 0}
+    ).bind("ok", str(dozy_journal))
+    app = Gateway.options(name="gateway").bind(settings, {"sleepy": sleepy, "dozy": dozy}, {})
     serve.run(app, name="cold", route_prefix="/cold", blocking=False)
     _wait_running("cold")
-    yield f"{serve_url}/cold"
+    yield f"{serve_url}/cold", dozy_journal
     serve.delete("cold")
 
 
-def test_a_cold_backend_with_policy_skip_is_skipped_at_once(cold) -> None:
+def test_a_cold_backend_with_policy_skip_is_skipped_at_once_and_woken(cold) -> None:
+    url, dozy_journal = cold
     started = time.monotonic()
-    r = httpx.post(f"{cold}/api/generate/image", json={"prompt": "p", "size": "64x64"}, timeout=30)
+    r = httpx.post(f"{url}/api/generate/image", json={"prompt": "p", "size": "64x64"}, timeout=30)
     assert r.status_code == 200, r.text
-    first = r.json()["attempts"][0]
-    assert (first["backend"], first["outcome"]) == ("sleepy", "skipped")
-    assert "no running replica" in first["error"]
-    assert r.json()["backend"] == "svg"
+    outcomes = [(a["backend"], a["outcome"]) for a in r.json()["attempts"]]
+    assert outcomes == [("sleepy", "skipped"), ("dozy", "skipped"), ("svg", "ok")]
+    assert all("no running replica" in a["error"] for a in r.json()["attempts"][:2])
     assert time.monotonic() - started < 10  # not its 30 s timeout
+    # The skip woke it: a later request finds it running and is served by it.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = httpx.post(f"{url}/api/generate/image", json={"prompt": "later", "size": "64x64"}, timeout=30)
+        if r.json()["backend"] == "dozy":
+            break
+        time.sleep(0.5)
+    assert r.json()["backend"] == "dozy"
+    assert dozy_journal.read_text().startswith("ping\n")
