@@ -12,7 +12,7 @@ from ray import serve
 
 from cascade.config import CircuitArgs, GatewaySettings, Route
 from deployments.gateway import Gateway
-from tests.fakes.backends import Fake
+from tests.fakes.backends import Fake, wait_running
 
 HANG_TIMEOUT_S = 1.0
 
@@ -47,7 +47,7 @@ def chain(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     }
     app = Gateway.options(name="gateway").bind(settings, backends, {"gpu": "needs 1 GPU, the cluster has 0"})
     serve.run(app, name="chain", route_prefix="/chain", blocking=False)
-    _wait_running("chain")
+    wait_running("chain")
     # Fill the busy backend's only slot...
     blocker = serve.get_deployment_handle("busy", app_name="chain").generate.remote(_job())
     yield f"{serve_url}/chain", journals
@@ -59,16 +59,6 @@ def _job():
     from cascade.types import ImageJob
 
     return ImageJob(prompt="blocker", width=64, height=64, seed=0)
-
-
-def _wait_running(app: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = serve.status().applications.get(app)
-        if status is not None and status.status == "RUNNING":
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"app {app} not RUNNING")
 
 
 def test_each_outcome_in_order_and_the_first_good_backend_serves(chain) -> None:
@@ -149,7 +139,7 @@ def tripping(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         settings, {"flaky": Fake.options(name="flaky").bind("raise", str(journal))}, {}
     )
     serve.run(app, name="circuit", route_prefix="/circuit", blocking=False)
-    _wait_running("circuit")
+    wait_running("circuit")
     yield f"{serve_url}/circuit", journal
     serve.delete("circuit")
 
@@ -191,7 +181,7 @@ def cold(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     ).bind("ok", str(dozy_journal))
     app = Gateway.options(name="gateway").bind(settings, {"sleepy": sleepy, "dozy": dozy}, {})
     serve.run(app, name="cold", route_prefix="/cold", blocking=False)
-    _wait_running("cold")
+    wait_running("cold")
     yield f"{serve_url}/cold", dozy_journal
     serve.delete("cold")
 

@@ -18,8 +18,7 @@ from cascade.errors import RequestRejected
 from cascade.schemas import GenerateResponse
 from deployments.app import PROJECT_ROOT, AppArgs, build_app
 from deployments.gateway import Gateway
-from tests.deployments.test_chain import _wait_running
-from tests.fakes.backends import Fake
+from tests.fakes.backends import Fake, wait_running
 
 SEED_EXAMPLE = {"prompt": "a friendly robot", "size": "800x600"}
 
@@ -41,7 +40,7 @@ def gateway(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         }
     )
     serve.run(build_app(args), name="gw", route_prefix="/gw", blocking=False)
-    _wait_running("gw")
+    wait_running("gw")
     yield f"{serve_url}/gw", images
     serve.delete("gw")
 
@@ -182,7 +181,7 @@ def with_remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         settings, {"remote": Fake.options(name="remote").bind("ok", str(journal))}, {}
     )
     serve.run(app, name="remotegw", route_prefix="/remotegw", blocking=False)
-    _wait_running("remotegw")
+    wait_running("remotegw")
     yield f"{serve_url}/remotegw", journal
     serve.delete("remotegw")
 

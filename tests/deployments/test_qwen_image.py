@@ -27,6 +27,7 @@ from cascade.config import CircuitArgs, ClusterInfo, GatewaySettings, Route
 from deployments.gateway import Gateway
 from deployments.progress import ProgressBoard
 from deployments.qwen_image import QwenImageArgs, QwenImageBackend
+from tests.fakes.backends import wait_running
 
 APP = "qwen-image"
 # The gateway's timeout for qwen_image: far above a small job, far below a long one.
@@ -42,18 +43,6 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.qwen_image.tiny import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("qwen-tiny") / "pipeline", seed=0)
-
-
-def _wait_running(app: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = serve.status().applications.get(app)
-        if status is not None and status.status == "RUNNING":
-            return
-        if status is not None and status.status == "DEPLOY_FAILED":
-            raise RuntimeError(f"app {app} failed: {status.message}")
-        time.sleep(0.2)
-    raise TimeoutError(f"app {app} not RUNNING")
 
 
 def _settings(tmp: Path, routes: dict[str, Route]) -> GatewaySettings:
@@ -84,7 +73,7 @@ def qwen(serve_url: str, tiny_weights: Path, tmp_path_factory: pytest.TempPathFa
         blocking=False,
     )
     try:
-        _wait_running(APP)
+        wait_running(APP)
         yield f"{serve_url}/qwen"
     finally:
         # The session has one logical GPU: the next module's GPU replica needs this one gone.

@@ -12,8 +12,7 @@ from ray import serve
 from cascade.config import GatewaySettings, Route
 from deployments.gateway import Gateway
 from deployments.remote import RemoteArgs, RemoteBackend
-from tests.deployments.test_chain import _wait_running
-from tests.fakes.backends import Fake
+from tests.fakes.backends import Fake, wait_running
 from tests.fakes.providers import HANG, FakeProviders, refusal, server_error
 
 
@@ -48,7 +47,7 @@ def remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         failing_pillow = Fake.options(name="pillow").bind("raise", str(journal))
         app = Gateway.options(name="gateway").bind(settings, {"pillow": failing_pillow, "remote": backend}, {})
         serve.run(app, name="remote", route_prefix="/remote", blocking=False)
-        _wait_running("remote")
+        wait_running("remote")
         yield f"{serve_url}/remote", fake
         serve.delete("remote")
 

@@ -15,7 +15,7 @@ from ray import serve
 from cascade.config import ClusterInfo
 from deployments.app import AppArgs, build_app
 from deployments.stylegan3 import StyleGAN3Args
-from tests.deployments.test_chain import _wait_running
+from tests.fakes.backends import wait_running
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def served(serve_url: str, network: str, tmp_path_factory: pytest.TempPathFactor
         }
     )
     serve.run(build_app(args), name="sg3", route_prefix="/sg3", blocking=False)
-    _wait_running("sg3", timeout_s=120)
+    wait_running("sg3", timeout_s=120)
     yield f"{serve_url}/sg3"
     serve.delete("sg3")
 

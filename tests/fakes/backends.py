@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from pathlib import Path
 
 from ray import serve
 
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
+
+
+def wait_running(app: str, timeout_s: float = 90) -> None:
+    """Block until a Serve app deployed with `blocking=False` is RUNNING; fail fast when it cannot deploy."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(app)
+        if status is not None and status.status == "RUNNING":
+            return
+        if status is not None and status.status == "DEPLOY_FAILED":
+            raise RuntimeError(f"app {app} failed: {status.message}")
+        time.sleep(0.2)
+    raise TimeoutError(f"app {app} not RUNNING after {timeout_s} s")
 
 
 def tiny_png(width: int, height: int, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
