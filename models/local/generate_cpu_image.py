@@ -5,7 +5,7 @@ layers with numpy, draws a simple figure for subjects such as "robot" or "cat", 
 composition coloured by the prompt. Output is deterministic per (prompt, seed, size).
 
 Run as a script it speaks the seed's protocol: one JSON object on stdin (`prompt`, optional `size` "WxH" and
-`seed`), one JSON object on stdout with `dataUri`; bad input gives `{"error": ...}` and exit code 2.
+`seed`), one JSON object on stdout with `dataUri`; bad input gives `{"error": ...}` and exit code 2 (models.protocol).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ if __name__ == "__main__" and not __package__:
 
 import dataclasses
 import hashlib
-import json
 import operator
-import re
 from typing import Any, TextIO
 
 import numpy as np
@@ -34,6 +32,7 @@ from models.local.procedural.canvas import Canvas
 from models.local.procedural.prompt import Spec, read_prompt
 from models.local.procedural.scenes import Scene, studio
 from models.local.procedural.subjects import draw_subject
+from models.protocol import optional_int, parse_size, required_str, run
 from models.seeds import stable_seed
 
 MIN_SIDE, MAX_SIDE = 64, 2048
@@ -42,7 +41,6 @@ DEFAULT_SIZE = "1024x1024"
 PNG_LEVEL = 1
 # Subjects that look lost in a studio get a sunny meadow when the prompt names no place.
 _OUTDOOR = frozenset({"fox", "bird", "flower", "house", "tree"})
-_SIZE = re.compile(r"\s*(\d{1,5})\s*[x×X]\s*(\d{1,5})\s*")
 
 
 def _rng(prompt: str, seed: int) -> np.random.Generator:
@@ -102,53 +100,20 @@ def generate_png(prompt: str, width: int, height: int, seed: int) -> bytes:
     return encode_png(render(prompt, width, height, seed), level=PNG_LEVEL)
 
 
-def parse_size(value: Any) -> tuple[int, int]:
-    """Parse "WxH" into (w, h), each side 64..2048; ValueError naming the problem otherwise."""
-    if not isinstance(value, str):
-        raise ValueError("size must be a string like '1024x1024'")
-    match = _SIZE.fullmatch(value)
-    if match is None:
-        raise ValueError(f"size must look like '1024x768', got {value[:40]!r}")
-    w, h = int(match[1]), int(match[2])
-    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-        raise ValueError(f"each side of size must be {MIN_SIDE}..{MAX_SIDE}, got {w}x{h}")
-    return w, h
-
-
-def handle(request: Any) -> dict[str, Any]:
-    """The script protocol without the I/O: a request object in, the answer object out (ValueError when bad)."""
-    if not isinstance(request, dict):
-        raise ValueError("input must be a JSON object")
-    prompt = request.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("prompt must be a non-empty string")
-    width, height = parse_size(request.get("size", DEFAULT_SIZE))
-    seed = request.get("seed")
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    """The script protocol without the I/O: a request object in, the answer object out (BadRequest when bad)."""
+    prompt = required_str(request, "prompt")
+    width, height = parse_size(request.get("size", DEFAULT_SIZE), MIN_SIDE, MAX_SIDE)
+    seed = optional_int(request, "seed", min_value=0, max_value=2**63 - 1)
     if seed is None:
         seed = stable_seed(prompt)
-    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError("seed must be an integer in 0..2**63-1")
     png = generate_png(prompt, width, height, seed)
     return {"dataUri": encode_data_uri("image/png", png), "seed": seed}
 
 
 def main(stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Script entry: 0 with `{"dataUri": ...}`, 2 with `{"error": ...}` for bad input, 1 if rendering failed."""
-    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    try:
-        text = stdin.read()
-        try:
-            request = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"input is not JSON: {exc}") from None
-        answer, code = handle(request), 0
-    except ValueError as exc:  # bad input, including undecodable bytes on stdin
-        answer, code = {"error": str(exc)}, 2
-    except Exception as exc:  # the protocol wants one JSON object on stdout, whatever happened
-        answer, code = {"error": f"render failed: {type(exc).__name__}: {exc}"}, 1
-    stdout.write(json.dumps(answer) + "\n")
-    stdout.flush()
-    return code
+    return run(handle, stdin, stdout)
 
 
 if __name__ == "__main__":

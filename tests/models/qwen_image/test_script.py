@@ -43,10 +43,11 @@ def run_main(request: object) -> tuple[int, dict[str, object]]:
 
 
 def test_script_errors_are_json(tmp_path: Path) -> None:
-    assert run_main({"prompt": "x", "size": "big"}) == (1, {"error": "size must look like WIDTHxHEIGHT, got 'big'"})
+    # Like every model script: 2 for a bad request, 1 for a failure.
+    assert run_main({"prompt": "x", "size": "big"}) == (2, {"error": "size must look like WIDTHxHEIGHT, got 'big'"})
     assert run_main({"size": "64x64"})[1]["error"] == "prompt must be a non-empty string"
     code, answer = run_main({"prompt": "x", "weights": str(tmp_path / "none")})
     assert code == 1 and "does not exist" in str(answer["error"])
     out = io.StringIO()
-    assert main(io.StringIO("not json"), out) == 1
+    assert main(io.StringIO("not json"), out) == 2
     assert "JSONDecodeError" in json.loads(out.getvalue())["error"]
