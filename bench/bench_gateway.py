@@ -201,10 +201,9 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from cascade.config import CircuitArgs, GatewaySettings, Route
+    from cascade.config import CircuitArgs, Route
     from deployments.app import AppArgs, build_app
-    from deployments.gateway import Gateway
-    from tests.fakes.backends import Fake
+    from tests.fakes.backends import Fake, run_gateway
 
     Floor = _floor_deployment()
 
@@ -232,18 +231,13 @@ def main() -> None:
     serve.run(build_app(args), name="bench", route_prefix="/", blocking=False)
     journal = Path(tmp) / "hung.log"
     hung_timeout = 0.5
-    hung_app = Gateway.options(name="gateway").bind(
-        GatewaySettings(
-            order=("hung", "svg"),
-            routes={"hung": Route(hung_timeout)},
-            request_timeout_s=30,
-            storage_dir=tmp,
-            circuit=CircuitArgs(failure_threshold=1000),  # keep calling it: the cost of each hang is the point
-        ),
+    run_gateway(
+        "hung",
+        {"hung": Route(hung_timeout)},
         {"hung": Fake.options(name="hung").bind("hang", str(journal))},
-        {},
+        tmp,
+        circuit=CircuitArgs(failure_threshold=1000),  # keep calling it: the cost of each hang is the point
     )
-    serve.run(hung_app, name="hung", route_prefix="/hung", blocking=False)
     serve.run(Floor.bind(), name="floor", route_prefix="/floor", blocking=False)
     while any(serve.status().applications[a].status != "RUNNING" for a in ("bench", "hung", "floor")):
         time.sleep(0.2)

@@ -62,8 +62,13 @@ def _done(result: ImageResult) -> asyncio.Future[ImageResult]:
     return future
 
 
+def _skip(name: str, reason: str) -> Step:
+    """A step the chain reports as skipped without calling anything."""
+    return Step(name, 0.0, _never, lambda: reason)
+
+
 async def _never() -> ImageResult:
-    raise RuntimeError("a left-out backend is never called")
+    raise RuntimeError("a skipped step is never called")
 
 
 # Module-level helpers stay above the class: Serve serialises the decorated class when it is defined.
@@ -175,9 +180,9 @@ class Gateway:
             return Step(name, 5.0, lambda: _done(svg_result(job)), instant=True)
         route = self.settings.routes[name]
         if name in self.left_out:
-            return Step(name, route.timeout_s, _never, lambda: f"not deployed: {self.left_out[name]}")
+            return _skip(name, f"not deployed: {self.left_out[name]}")
         if local and route.remote:
-            return Step(name, route.timeout_s, _never, lambda: "local request: remote backends are not called")
+            return _skip(name, "local request: remote backends are not called")
         handle = self.backends[name]
         return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))
 

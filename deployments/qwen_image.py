@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -84,22 +84,11 @@ class QwenImageArgs(BackendArgs):
         return reason
 
     def options(self) -> QwenOptions:
+        """The engine's options: every field these args share with QwenOptions (the rest keep their defaults)."""
         from models.qwen_image import QwenOptions
 
-        return QwenOptions(
-            steps=self.steps,
-            true_cfg_scale=self.true_cfg_scale,
-            negative_prompt=self.negative_prompt,
-            magic_suffix=self.magic_suffix,
-            max_sequence_length=self.max_sequence_length,
-            lightning_lora=self.lightning_lora,
-            size_policy=self.size_policy,
-            vae_tiling_min_pixels=self.vae_tiling_min_pixels,
-            cpu_offload=self.cpu_offload,
-            compile=self.compile,
-            warmup_size=self.warmup_size,
-            warmup_steps=self.warmup_steps,
-        )
+        names = {f.name for f in fields(QwenOptions)}
+        return QwenOptions(**{k: v for k, v in self.model_dump().items() if k in names})
 
 
 def _short(exc: BaseException) -> str:

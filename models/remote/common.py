@@ -80,8 +80,13 @@ async def post_with_retries(
         )
         return read(reply)
 
+    return await _retrying(once, cfg, deadline, timing)
+
+
+async def _retrying(call: Callable[[float], Awaitable[T]], cfg: ProviderConfig, deadline: float, timing: Timing) -> T:
+    """`call` under the provider's retry policy, each try's timeout cut to the time left."""
     return await with_retries(
-        once,
+        call,
         policy=cfg.retry,
         deadline=deadline,
         request_timeout_s=cfg.timeout_s,
@@ -124,16 +129,7 @@ async def finish(
             )
 
         # Retrying the fetch alone: generating again would pay for a second image.
-        _, data = await with_retries(
-            get,
-            policy=cfg.retry,
-            deadline=deadline,
-            request_timeout_s=cfg.timeout_s,
-            provider=cfg.name,
-            sleep=timing.sleep,
-            rand=timing.rand,
-            clock=timing.clock,
-        )
+        _, data = await _retrying(get, cfg, deadline, timing)
     else:
         data = source
     # Decoding and resampling a large image takes tens of milliseconds: off the event loop, other requests go on.

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Route
-from deployments.gateway import Gateway
-from tests.fakes.backends import Fake, wait_running
+from cascade.config import CircuitArgs, Route
+from tests.fakes.backends import Fake, run_gateway
 
 HANG_TIMEOUT_S = 1.0
-
-
-def _settings(tmp: Path, order: list[str], routes: dict[str, Route], **kw: object) -> GatewaySettings:
-    return GatewaySettings(
-        order=tuple(order), routes=routes, request_timeout_s=30, storage_dir=str(tmp / "images"), **kw
-    )
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,6 @@ def chain(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         "busy": Route(8),  # long enough that the queue stays full while the test request arrives
         "good": Route(5),
     }
-    settings = _settings(tmp, ["gpu", "raiser", "hanger", "busy", "good", "svg"], routes)
     backends = {
         "raiser": Fake.options(name="raiser").bind("raise", str(journals["raiser"])),
         "hanger": Fake.options(name="hanger").bind("hang", str(journals["hanger"])),
@@ -45,9 +36,7 @@ def chain(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         ),
         "good": Fake.options(name="good").bind("ok", str(journals["good"])),
     }
-    app = Gateway.options(name="gateway").bind(settings, backends, {"gpu": "needs 1 GPU, the cluster has 0"})
-    serve.run(app, name="chain", route_prefix="/chain", blocking=False)
-    wait_running("chain")
+    run_gateway("chain", routes, backends, tmp / "images", left_out={"gpu": "needs 1 GPU, the cluster has 0"})
     # Fill the busy backend's only slot...
     blocker = serve.get_deployment_handle("busy", app_name="chain").generate.remote(_job())
     yield f"{serve_url}/chain", journals
@@ -129,17 +118,13 @@ def tripping(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("circuit")
     journal = tmp / "flaky.log"
     journal.touch()
-    settings = _settings(
-        tmp,
-        ["flaky", "svg"],
+    run_gateway(
+        "circuit",
         {"flaky": Route(5)},
+        {"flaky": Fake.options(name="flaky").bind("raise", str(journal))},
+        tmp / "images",
         circuit=CircuitArgs(failure_threshold=2, cooldown_s=600),
     )
-    app = Gateway.options(name="gateway").bind(
-        settings, {"flaky": Fake.options(name="flaky").bind("raise", str(journal))}, {}
-    )
-    serve.run(app, name="circuit", route_prefix="/circuit", blocking=False)
-    wait_running("circuit")
     yield f"{serve_url}/circuit", journal
     serve.delete("circuit")
 
@@ -166,9 +151,6 @@ def cold(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     journal.touch()
     dozy_journal = tmp / "dozy.log"
     dozy_journal.touch()
-    settings = _settings(
-        tmp, ["sleepy", "dozy", "svg"], {"sleepy": Route(30, cold_start="skip"), "dozy": Route(30, cold_start="skip")}
-    )
     # Asks for more GPUs than the test cluster has: it scales from zero to a replica that never schedules.
     sleepy = Fake.options(
         name="sleepy",
@@ -179,9 +161,8 @@ def cold(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     dozy = Fake.options(
         name="dozy", autoscaling_config={"min_replicas": 0, "max_replicas": 1, "initial_replicas": 0}
     ).bind("ok", str(dozy_journal))
-    app = Gateway.options(name="gateway").bind(settings, {"sleepy": sleepy, "dozy": dozy}, {})
-    serve.run(app, name="cold", route_prefix="/cold", blocking=False)
-    wait_running("cold")
+    routes = {"sleepy": Route(30, cold_start="skip"), "dozy": Route(30, cold_start="skip")}
+    run_gateway("cold", routes, {"sleepy": sleepy, "dozy": dozy}, tmp / "images")
     yield f"{serve_url}/cold", dozy_journal
     serve.delete("cold")
 

@@ -13,12 +13,11 @@ import pytest
 from PIL import Image
 from ray import serve
 
-from cascade.config import GatewaySettings, Route
+from cascade.config import Route
 from cascade.errors import RequestRejected
 from cascade.schemas import GenerateResponse
 from deployments.app import PROJECT_ROOT, AppArgs, build_app
-from deployments.gateway import Gateway
-from tests.fakes.backends import Fake, wait_running
+from tests.fakes.backends import Fake, run_gateway, wait_running
 
 SEED_EXAMPLE = {"prompt": "a friendly robot", "size": "800x600"}
 
@@ -170,18 +169,9 @@ def with_remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     journal.touch()
     blocker = tmp / "blocker"
     blocker.write_text("a file, not a folder")
-    settings = GatewaySettings(
-        order=("remote", "svg"),
-        routes={"remote": Route(5, remote=True)},
-        request_timeout_s=30,
-        # Under a plain file: no image can be saved here.
-        storage_dir=str(blocker / "images"),
-    )
-    app = Gateway.options(name="gateway").bind(
-        settings, {"remote": Fake.options(name="remote").bind("ok", str(journal))}, {}
-    )
-    serve.run(app, name="remotegw", route_prefix="/remotegw", blocking=False)
-    wait_running("remotegw")
+    backends = {"remote": Fake.options(name="remote").bind("ok", str(journal))}
+    # Under a plain file: no image can be saved here.
+    run_gateway("remotegw", {"remote": Route(5, remote=True)}, backends, blocker / "images")
     yield f"{serve_url}/remotegw", journal
     serve.delete("remotegw")
 

@@ -23,11 +23,10 @@ import pytest
 from PIL import Image
 from ray import serve
 
-from cascade.config import CircuitArgs, ClusterInfo, GatewaySettings, Route
-from deployments.gateway import Gateway
+from cascade.config import CircuitArgs, ClusterInfo, Route
 from deployments.progress import ProgressBoard
 from deployments.qwen_image import QwenImageArgs, QwenImageBackend
-from tests.fakes.backends import wait_running
+from tests.fakes.backends import run_gateway
 
 APP = "qwen-image"
 # The gateway's timeout for qwen_image: far above a small job, far below a long one.
@@ -45,15 +44,8 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("qwen-tiny") / "pipeline", seed=0)
 
 
-def _settings(tmp: Path, routes: dict[str, Route]) -> GatewaySettings:
-    # Several tests time qwen_image out on purpose: its circuit must not open between them.
-    return GatewaySettings(
-        order=(*routes, "svg"),
-        routes=routes,
-        request_timeout_s=60,
-        storage_dir=str(tmp / "images"),
-        circuit=CircuitArgs(failure_threshold=100),
-    )
+# Several tests time qwen_image out on purpose: its circuit must not open between them.
+PATIENT = CircuitArgs(failure_threshold=100)
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +57,10 @@ def qwen(serve_url: str, tiny_weights: Path, tmp_path_factory: pytest.TempPathFa
     backend = QwenImageBackend.options(
         name="qwen_image", **{**args.deployment.as_options(), "max_queued_requests": 1}
     ).bind(args, board)
-    settings = _settings(tmp_path_factory.mktemp("qwen-app"), {"qwen_image": Route(TIMEOUT_S)})
-    serve.run(
-        Gateway.options(name="gateway").bind(settings, {"qwen_image": backend}, {}, board),
-        name=APP,
-        route_prefix="/qwen",
-        blocking=False,
-    )
+    images = tmp_path_factory.mktemp("qwen-app") / "images"
+    run_gateway(APP, {"qwen_image": Route(TIMEOUT_S)}, {"qwen_image": backend}, images, board=board, circuit=PATIENT)
     try:
-        wait_running(APP)
-        yield f"{serve_url}/qwen"
+        yield f"{serve_url}/{APP}"
     finally:
         # The session has one logical GPU: the next module's GPU replica needs this one gone.
         serve.delete(APP)
@@ -236,10 +222,9 @@ def test_missing_or_broken_weights_leave_qwen_out_and_the_next_backend_serves(
     args = AppArgs(order=["qwen_image", "svg"], backends=Backends(qwen_image=QwenImageArgs(weights=str(broken))))
     deployed, left_out = plan(args, cluster)
     assert deployed == {} and left_out == {"qwen_image": reason}
-    settings = _settings(tmp_path, {"qwen_image": Route(TIMEOUT_S)})
-    serve.run(Gateway.options(name="gateway").bind(settings, {}, left_out), name="qwen-left-out", route_prefix="/qwo")
+    run_gateway("qwen-left-out", {"qwen_image": Route(TIMEOUT_S)}, {}, tmp_path / "images", left_out=left_out)
     try:
-        r = _post(f"{serve_url}/qwo", {"prompt": PROMPT, "size": "64x64"})
+        r = _post(f"{serve_url}/qwen-left-out", {"prompt": PROMPT, "size": "64x64"})
         assert r.status_code == 200, r.text
         assert _outcomes(r.json()) == [("qwen_image", "skipped"), ("svg", "ok")]
         assert r.json()["attempts"][0]["error"] == f"not deployed: {reason}"

@@ -9,10 +9,9 @@ import httpx
 import pytest
 from ray import serve
 
-from cascade.config import GatewaySettings, Route
-from deployments.gateway import Gateway
+from cascade.config import Route
 from deployments.remote import RemoteArgs, RemoteBackend
-from tests.fakes.backends import Fake, wait_running
+from tests.fakes.backends import Fake, run_gateway
 from tests.fakes.providers import HANG, FakeProviders, refusal, server_error
 
 
@@ -38,16 +37,9 @@ def remote(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
         backend = RemoteBackend.options(
             name="remote", ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": env}}
         ).bind(args)
-        settings = GatewaySettings(
-            order=("pillow", "remote", "svg"),
-            routes={"pillow": Route(5), "remote": Route(20, remote=True)},
-            request_timeout_s=30,
-            storage_dir=str(tmp / "images"),
-        )
         failing_pillow = Fake.options(name="pillow").bind("raise", str(journal))
-        app = Gateway.options(name="gateway").bind(settings, {"pillow": failing_pillow, "remote": backend}, {})
-        serve.run(app, name="remote", route_prefix="/remote", blocking=False)
-        wait_running("remote")
+        routes = {"pillow": Route(5), "remote": Route(20, remote=True)}
+        run_gateway("remote", routes, {"pillow": failing_pillow, "remote": backend}, tmp / "images")
         yield f"{serve_url}/remote", fake
         serve.delete("remote")
 

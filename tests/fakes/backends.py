@@ -5,12 +5,41 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ray import serve
 
+from cascade.config import CircuitArgs, GatewaySettings, Route
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
+
+
+def run_gateway(
+    app: str,
+    routes: Mapping[str, Route],
+    backends: Mapping[str, Any],
+    storage_dir: str | Path,
+    *,
+    left_out: Mapping[str, str] | None = None,
+    board: Any = None,
+    request_timeout_s: float = 30.0,
+    circuit: CircuitArgs | None = None,
+) -> None:
+    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg."""
+    from deployments.gateway import Gateway
+
+    settings = GatewaySettings(
+        order=(*routes, "svg"),
+        routes=dict(routes),
+        request_timeout_s=request_timeout_s,
+        storage_dir=str(storage_dir),
+        circuit=circuit or CircuitArgs(),
+    )
+    gateway = Gateway.options(name="gateway").bind(settings, dict(backends), dict(left_out or {}), board)
+    serve.run(gateway, name=app, route_prefix=f"/{app}", blocking=False)
+    wait_running(app)
 
 
 def wait_running(app: str, timeout_s: float = 90) -> None:
