@@ -107,17 +107,22 @@ class PostgresServer:
         )  # fmt: skip
         return self
 
-    def url(self, database: str = "postgres") -> str:
-        query = "?sslmode=require" if self.tls else ""
-        return f"postgresql://cascade:{self.password}@127.0.0.1:{self.port}/{database}{query}"
+    def url(self, schema: str | None = None) -> str:
+        query = ["sslmode=require"] if self.tls else []
+        if schema is not None:
+            query.append(f"options=-csearch_path%3D{schema}")
+        return (
+            f"postgresql://cascade:{self.password}@127.0.0.1:{self.port}/postgres" + "?" * bool(query) + "&".join(query)
+        )
 
     def create_database(self) -> str:
-        """A fresh, empty database; its URL."""
+        """The URL of a fresh, empty place for tables: a new schema, first on the URL's search_path (a new schema
+        takes milliseconds where CREATE DATABASE takes a second or two)."""
         import psycopg
 
         name = "t_" + secrets.token_hex(6)
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE SCHEMA "{name}"')
         return self.url(name)
 
     def stop(self) -> None:
