@@ -28,6 +28,12 @@ class NotFound(CascadeError):
     status = 404
 
 
+class StorageUnavailable(CascadeError):
+    """The object store or the index failed or did not answer in time."""
+
+    status = 503
+
+
 class BackendBusy(CascadeError):
     """The backend has no room now (its queue is full); the chain moves on at once."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Route
+from cascade.config import CircuitArgs, GatewaySettings, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -26,8 +26,11 @@ def run_gateway(
     board: Any = None,
     request_timeout_s: float = 30.0,
     circuit: CircuitArgs | None = None,
+    storage: StorageArgs | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
-    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg."""
+    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
+    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads)."""
     from deployments.gateway import Gateway
 
     settings = GatewaySettings(
@@ -36,8 +39,12 @@ def run_gateway(
         request_timeout_s=request_timeout_s,
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
+        storage=storage or StorageArgs(),
     )
-    gateway = Gateway.options(name="gateway").bind(settings, dict(backends), dict(left_out or {}), board)
+    options: dict[str, Any] = {"name": "gateway"}
+    if env:
+        options["ray_actor_options"] = {"num_cpus": 1, "runtime_env": {"env_vars": dict(env)}}
+    gateway = Gateway.options(**options).bind(settings, dict(backends), dict(left_out or {}), board)
     serve.run(gateway, name=app, route_prefix=f"/{app}", blocking=False)
     wait_running(app)
 
