@@ -19,6 +19,8 @@ class DeploymentOptions(_Strict):
     autoscaling_config: dict[str, Any] | None = None
     max_ongoing_requests: int | None = None
     max_queued_requests: int | None = None
+    # e.g. 1 for the gateway: its replicas spread over nodes, so one node going down leaves the others serving.
+    max_replicas_per_node: int | None = Field(default=None, ge=1)
     ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 1})
     health_check_period_s: float | None = None
     health_check_timeout_s: float | None = None

@@ -101,6 +101,8 @@ class Gateway:
         # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
         self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
         self.images.start()
+        # Which replica answered (its Serve id, not its address): tells replicas and nodes apart when debugging.
+        self.served_by = {"x-cascade-replica": serve.get_replica_context().replica_id.unique_id}
         self.breakers = {
             name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
         }
@@ -114,11 +116,13 @@ class Gateway:
     async def http_generate(self, request: Request) -> JSONResponse:
         raw = await _read_capped(request, self.settings.limits.max_body_bytes)
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
-        return JSONResponse((await self.generate(body)).to_json())
+        return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
 
     @api.get("/generated/{name}", response_class=Response)
     async def generated(self, name: str, request: Request) -> Response:
-        return await object_response(self.images, name, request.headers)
+        response = await object_response(self.images, name, request.headers)
+        response.headers.update(self.served_by)
+        return response
 
     @api.get("/api/images", response_model=ImagePage)
     async def list_images(
