@@ -118,9 +118,9 @@ class Gateway:
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
         return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
 
-    @api.get("/generated/{name}", response_class=Response)
+    @api.api_route("/generated/{name}", methods=["GET", "HEAD"], response_class=Response)
     async def generated(self, name: str, request: Request) -> Response:
-        response = await object_response(self.images, name, request.headers)
+        response = await object_response(self.images, name, request.headers, head=request.method == "HEAD")
         response.headers.update(self.served_by)
         return response
 

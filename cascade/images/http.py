@@ -40,7 +40,8 @@ def _not_found(name: str) -> NotFound:
     return NotFound(f"no saved image named {name[:80]!r}")
 
 
-async def object_response(images: ImageService, name: str, headers: Mapping[str, str]) -> Response:
+async def object_response(images: ImageService, name: str, headers: Mapping[str, str], head: bool = False) -> Response:
+    """`head`: the same status and headers, no body (HEAD)."""
     if not is_servable(name):
         raise _not_found(name)
     if images.args.redirect:
@@ -77,6 +78,8 @@ async def object_response(images: ImageService, name: str, headers: Mapping[str,
         out["content-security-policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     if byte_range is not None:
         out["content-range"] = f"bytes {opened.start}-{opened.end}/{opened.size}"
-    return StreamingResponse(
-        images.chunks(opened), status_code=206 if byte_range else 200, media_type=mime, headers=out
-    )
+    status = 206 if byte_range else 200
+    if head:
+        await images.close_object(opened)
+        return Response(status_code=status, media_type=mime, headers=out)
+    return StreamingResponse(images.chunks(opened), status_code=status, media_type=mime, headers=out)

@@ -63,6 +63,9 @@ def test_saved_images_are_streamed_with_an_etag_ranges_and_304(history: tuple[st
     assert stale.status_code == 200 and stale.content == original
     multi = httpx.get(url + body["saved"], headers={"range": "bytes=0-1,5-6"})
     assert multi.status_code == 200 and multi.content == original
+    head = httpx.head(url + body["saved"])
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+    assert int(head.headers["content-length"]) == len(original)
 
 
 def test_history_pages_newest_first_searches_prompts_and_filters_backends(history: tuple[str, Stack]) -> None:
