@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -95,6 +95,24 @@ class StorageArgs(_Strict):
     sweep_interval_s: float = Field(default=600, gt=0)
     sweep_grace_s: float = Field(default=900, ge=60)  # an object younger than this may still be getting its row
     sweep_lookback_s: float = Field(default=24 * 3600, ge=0)  # how far back a replica's first sweep looks
+
+    @field_validator("url")
+    @classmethod
+    def _known_store(cls, url: str | None) -> str | None:
+        from cascade.store import parse_storage_url
+
+        if url is not None:
+            parse_storage_url(url)
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        from cascade.index.urls import engine_url
+
+        if url is not None:
+            engine_url(url)
+        return url
 
     @model_validator(mode="after")
     def _grace_outlasts_a_save(self) -> StorageArgs:
