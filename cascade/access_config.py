@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cascade.keys.store import KeyRecord
 from cascade.limits.guard import Caller, LimitPolicy
+from cascade.limits.memory import MemoryLimitStore
 from cascade.limits.prices import PriceTable
 from cascade.limits.quota import Quota
+from cascade.limits.store import LimitStore
 
 logger = logging.getLogger("cascade.access")
 
@@ -84,6 +86,15 @@ class LimitsConfig(_Strict):
             return Caller("anonymous", self.anonymous.quota())
         return Caller(record.id, record.quota.over(self.key_defaults.quota()))
 
+    def open_store(self, redis_url: str | None) -> LimitStore:
+        """The shared store when `CASCADE_REDIS_URL` is set, else this process's own (right for one gateway
+        replica only: with more, each would keep its own count)."""
+        if not redis_url:
+            return MemoryLimitStore()
+        from cascade.limits.redis_store import RedisLimitStore
+
+        return RedisLimitStore.from_url(redis_url, timeout_s=self.redis_timeout_s, retry_s=self.redis_retry_s)
+
     def policy(self, request_timeout_s: float) -> LimitPolicy:
         return LimitPolicy(
             on_store_error=self.on_redis_error,
@@ -99,6 +110,7 @@ class SentryConfig(_Strict):
 
     sample_rate: float = Field(default=1.0, ge=0, le=1)  # errors
     traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    # Also turns on request bodies and stack frames' local variables in events: both carry prompts.
     send_prompts: bool = False
     environment: str | None = None
 

@@ -93,3 +93,16 @@ def test_auth_off_on_a_public_host_refuses_to_start_unless_forced(caplog: pytest
     with caplog.at_level(logging.ERROR, logger="cascade.access"):
         AccessConfig(auth_off_on_public_host=True).check_host("0.0.0.0")
     assert "AUTH IS OFF ON PUBLIC HOST 0.0.0.0" in caplog.text
+
+
+def test_the_store_is_redis_only_when_a_url_is_given() -> None:
+    import asyncio
+
+    from cascade.limits.memory import MemoryLimitStore
+    from cascade.limits.redis_store import RedisLimitStore
+
+    limits = LimitsConfig()
+    assert isinstance(limits.open_store(None), MemoryLimitStore) and isinstance(limits.open_store(""), MemoryLimitStore)
+    store = limits.open_store("redis://:pw@127.0.0.1:1/0")
+    assert isinstance(store, RedisLimitStore)
+    asyncio.run(store.aclose())
