@@ -5,7 +5,7 @@ The SQL implementation lives beside the metadata database; both keep only the ke
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -83,10 +83,11 @@ class MemoryKeyStore:
 
     def __init__(self) -> None:
         self._by_id: dict[str, KeyRecord] = {}
-        self._lock = asyncio.Lock()
+        # Nothing awaits while holding it: a thread lock, not bound to any one event loop.
+        self._lock = threading.Lock()
 
     async def create(self, record: KeyRecord) -> None:
-        async with self._lock:
+        with self._lock:
             if record.id in self._by_id or any(r.key_hash == record.key_hash for r in self._by_id.values()):
                 raise DuplicateKey(record.id)
             self._by_id[record.id] = record
@@ -96,7 +97,7 @@ class MemoryKeyStore:
         return [r for r in records if include_revoked or not r.revoked]
 
     async def revoke(self, key_id: str) -> KeyRecord | None:
-        async with self._lock:
+        with self._lock:
             record = self._by_id.get(key_id)
             if record is None or record.revoked:
                 return record

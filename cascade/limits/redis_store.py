@@ -71,7 +71,9 @@ local amount = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used + amount > limit then
-  return {0, limit - used, redis.call('PTTL', KEYS[1])}
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then ttl = tonumber(ARGV[3]) end  -- no counter yet: it would start now
+  return {0, limit - used, ttl}
 end
 local value = redis.call('INCRBY', KEYS[1], amount)
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end

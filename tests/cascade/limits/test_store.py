@@ -109,6 +109,18 @@ def test_counters_stop_at_the_limit_and_refunds_give_room_back(open_store: OpenS
     asyncio.run(main())
 
 
+def test_more_than_the_limit_at_once_is_refused_until_the_counter_would_reset(open_store: OpenStore, name: str) -> None:
+    async def main() -> Decision:
+        store = open_store()
+        try:
+            return await store.reserve(name, 1, 0, 3600)  # e.g. daily_images: 0
+        finally:
+            await store.aclose()
+
+    refused = asyncio.run(main())
+    assert not refused.allowed and 3590 < refused.retry_after_s <= 3600
+
+
 def test_a_counter_starts_again_from_zero_when_it_expires(open_store: OpenStore, name: str) -> None:
     async def main() -> None:
         store = open_store()
