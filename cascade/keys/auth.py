@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cascade.errors import Unauthorized
+from cascade.errors import Forbidden, Unauthorized
 from cascade.keys import tokens
 from cascade.keys.store import KeyRecord, KeyStore
 
@@ -43,6 +43,14 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if from_auth and from_header and from_auth != from_header:
         raise Unauthorized("Authorization and x-api-key carry different keys: send one")
     return from_auth or from_header
+
+
+def require_backend(record: KeyRecord | None, backend: str) -> None:
+    """403 when a request names a backend its key may not use (no key: auth is off, anything goes). In a
+    fallback chain the gateway skips such backends instead (`record.may_use`)."""
+    if record is not None and not record.may_use(backend):
+        allowed = ", ".join(sorted(record.allowed_backends or ()))
+        raise Forbidden("backend", f"key {record.id} may not use backend {backend!r} (it may use: {allowed})")
 
 
 class Authenticator:

@@ -5,8 +5,17 @@ import base64
 
 import pytest
 
-from cascade.errors import Unauthorized, http_headers, http_status
-from cascade.keys import Authenticator, DuplicateKey, KeyRecord, MemoryKeyStore, create_key, presented_key, tokens
+from cascade.errors import Forbidden, Unauthorized, http_headers, http_status
+from cascade.keys import (
+    Authenticator,
+    DuplicateKey,
+    KeyRecord,
+    MemoryKeyStore,
+    create_key,
+    presented_key,
+    require_backend,
+    tokens,
+)
 from cascade.limits.quota import Quota
 
 
@@ -173,3 +182,14 @@ def test_the_cache_is_bounded() -> None:
         return len(auth._cache)
 
     assert asyncio.run(main()) == 3
+
+
+def test_a_key_limited_to_pillow_gets_403_for_qwen_image() -> None:
+    record = KeyRecord(id="0123456789ab", name="n", key_hash="h", allowed_backends=frozenset({"pillow", "svg"}))
+    require_backend(record, "pillow")
+    require_backend(None, "qwen_image")  # auth off
+    require_backend(KeyRecord(id="0123456789ac", name="all", key_hash="h2"), "qwen_image")
+    with pytest.raises(Forbidden) as refused:
+        require_backend(record, "qwen_image")
+    assert http_status(refused.value) == 403 and refused.value.field == "backend"
+    assert "may use: pillow, svg" in str(refused.value)
