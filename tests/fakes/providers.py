@@ -11,6 +11,7 @@ are used first, one per request, then the provider's `default` step. Use as a co
 from __future__ import annotations
 
 import base64
+import email.utils
 import io
 import itertools
 import json
@@ -28,16 +29,32 @@ from PIL import Image, ImageDraw
 
 Provider = Literal["openai", "gemini", "fal"]
 
-# gemini-2.5-flash-image's output size for each aspect ratio (about 1 MP each).
-GEMINI_SIZES: dict[str, tuple[int, int]] = {
+# Gemini 3 image models' 1K output for each aspect ratio; 2K and 4K are twice and four times each side (the
+# resolution table of ai.google.dev/gemini-api/docs/image-generation for Gemini 3 Pro Image). The extreme ratios
+# of Nano Banana 2/2.1 (1:4 4:1 1:8 8:1) are not in that table: ours hold ~1 MP on a 16-pixel grid.
+GEMINI_1K_SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-    "21:9": (1536, 672),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+    "1:4": (512, 2048),
+    "4:1": (2048, 512),
+    "1:8": (368, 2896),
+    "8:1": (2896, 368),
+}
+GEMINI_TIER_SCALE = {"1K": 1, "2K": 2, "4K": 4}
+# Models the fake Gemini serves, and the ratios each accepts (catalogue.yaml); anything else is a 404 NOT_FOUND.
+GEMINI_MODELS: dict[str, frozenset[str]] = {
+    "gemini-nano-banana-2.1": frozenset(GEMINI_1K_SIZES),
+    "gemini-3.1-flash-image": frozenset(GEMINI_1K_SIZES),
+    "gemini-3-pro-image": frozenset(list(GEMINI_1K_SIZES)[:10]),
+    "gemini-3.1-flash-lite-image": frozenset(list(GEMINI_1K_SIZES)[:10]),
 }
 FAL_SIZES: dict[str, tuple[int, int]] = {
     "square_hd": (1024, 1024),
@@ -47,7 +64,11 @@ FAL_SIZES: dict[str, tuple[int, int]] = {
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
 }
-GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+# The GPT image models the fake OpenAI serves; the retired ones answer 404 model_not_found, as the real API does
+# after a shutdown ("The model `dall-e-3` has been deprecated", quoted in dev.to/flarecanary, 2026-05).
+OPENAI_MODELS = frozenset({"gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2"})
+OPENAI_RETIRED = frozenset({"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"})
+OPENAI_QUALITIES = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
 
 
 @dataclass(frozen=True)
@@ -145,6 +166,79 @@ def server_error(provider: Provider, status: int = 500) -> Step:
     return fal_infra_error(status, "runner_scheduling_failure", "No runner available")
 
 
+def http_date(seconds_from_now: float) -> str:
+    """An HTTP-date (RFC 9110 IMF-fixdate), as servers put in `Retry-After`."""
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+def openai_with_verdict(status: int, should_retry: bool, code: str | None = None) -> Step:
+    """An OpenAI error carrying `x-should-retry`, the header openai-python obeys before the status
+    (`_base_client.py: _should_retry`)."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    body = openai_error(code, kind, "The server had an error while processing your request.")
+    return reply(status, body, {"x-should-retry": "true" if should_retry else "false"})
+
+
+def gemini_quota_failure(quota_id: str, quota_value: str | None = None) -> dict[str, Any]:
+    """A `google.rpc.QuotaFailure` detail as the Gemini API sends it on a 429 (violation fields: quotaMetric,
+    quotaId, quotaDimensions, quotaValue; google/rpc/error_details.proto, and the replies quoted in
+    google-gemini/gemini-cli#8437)."""
+    violation: dict[str, Any] = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": "gemini-nano-banana-2.1"},
+    }
+    if quota_value is not None:
+        violation["quotaValue"] = quota_value
+    return {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]}
+
+
+GEMINI_QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on this "
+    "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+
+
+def gemini_daily_quota(zero_limit: bool = False) -> Step:
+    """429 RESOURCE_EXHAUSTED that no wait fixes: a per-day quota spent, or (`zero_limit`) a free tier with no
+    allowance for the model at all ("limit: 0" in the message, quotaValue "0"; continuedev/continue#12744). Both
+    still carry a RetryInfo, which only applies to per-minute limits."""
+    if zero_limit:
+        details = [gemini_quota_failure("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "0")]
+        message = (
+            GEMINI_QUOTA_MESSAGE + " \n* Quota exceeded for metric: generativelanguage.googleapis.com/"
+            "generate_content_free_tier_requests, limit: 0, model: gemini-nano-banana-2.1\nPlease retry in 5.2s."
+        )
+    else:
+        details = [gemini_quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier")]
+        message = GEMINI_QUOTA_MESSAGE
+    details.append(gemini_retry_info("5s"))
+    return reply(429, gemini_error(429, "RESOURCE_EXHAUSTED", message, details))
+
+
+def gemini_no_image() -> Step:
+    """200 whose candidate drew nothing: finishReason NO_IMAGE, "the model was expected to generate an image, but
+    none was generated" (google-genai `types.FinishReason`), with no policy block."""
+    candidate = {
+        "content": {"role": "model", "parts": [{"text": "I couldn't render that.", "thoughtSignature": "c2lnbg=="}]},
+        "finishReason": "NO_IMAGE",
+        "index": 0,
+    }
+    return reply(200, {"candidates": [candidate], "modelVersion": "gemini-nano-banana-2.1"})
+
+
+def fal_locked(reason: str = "Exhausted balance. Top up your balance at fal.ai/dashboard/billing.") -> Step:
+    """fal's 403 for a locked account (bodies quoted in fal-ai/fal issues #1147, #1163, #1168)."""
+    return reply(403, {"detail": f"User is locked. Reason: {reason}"})
+
+
+def fal_toolkit_error(status: int, error_type: str, retryable: bool) -> Step:
+    """An error from a fal app, as fal's toolkit raises it: `detail` list, `X-Fal-Retryable` always set
+    (fal-ai/fal projects/fal/src/fal/toolkit/exceptions.py, ToolkitHTTPException)."""
+    detail = [{"loc": ["body"], "msg": error_type.replace("_", " "), "type": error_type, "input": None, "ctx": None}]
+    return reply(status, {"detail": detail}, {"x-fal-retryable": "true" if retryable else "false"})
+
+
 @dataclass(frozen=True)
 class Received:
     method: str
@@ -155,7 +249,22 @@ class Received:
     provider: str  # "openai" | "gemini" | "fal" | "files" | "other"
 
 
-def png_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+FINAL_COLOUR = (40, 120, 200)
+DRAFT_COLOUR = (230, 40, 40)
+
+
+def _gpt_image_size(size: str) -> tuple[int, int] | None:
+    if size == "auto":
+        return 1024, 1024
+    try:
+        w, h = (int(v) for v in size.split("x"))
+    except ValueError:
+        return None
+    ok = w % 16 == 0 and h % 16 == 0 and max(w, h) <= 3840 and max(w / h, h / w) <= 3
+    return (w, h) if ok and 655_360 <= w * h <= 8_294_400 else None
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int] = FINAL_COLOUR) -> bytes:
     img = Image.new("RGB", (width, height), color)
     # A mark off-centre, so a crop or a flip would show.
     ImageDraw.Draw(img).rectangle((0, 0, width // 4, height // 4), fill=(250, 200, 30))
@@ -384,27 +493,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, openai_error("invalid_api_key", "invalid_request_error", msg))
             return
         body = req.body if isinstance(req.body, dict) else {}
-        model = str(body.get("model") or "dall-e-2")
+        model = str(body.get("model") or "")
+        if model in OPENAI_RETIRED:
+            msg = f"The model `{model}` has been deprecated. Learn more: https://platform.openai.com/docs/deprecations"
+            self._send(404, openai_error("model_not_found", "invalid_request_error", msg, "model"))
+            return
+        if model not in OPENAI_MODELS:
+            msg = f"The model `{model}` does not exist or you do not have access to it."
+            self._send(404, openai_error("model_not_found", "invalid_request_error", msg, "model"))
+            return
         if not body.get("prompt"):
             self._send(400, openai_error(None, "invalid_request_error", "Missing prompt", "prompt"))
             return
-        dalle = model.startswith("dall-e")
-        if not dalle and "response_format" in body:
-            msg = "Unknown parameter: 'response_format'."
-            self._send(400, openai_error("unknown_parameter", "invalid_request_error", msg, "response_format"))
+        for name in ("response_format", "style"):
+            if name in body:
+                msg = f"Unknown parameter: '{name}'."
+                self._send(400, openai_error("unknown_parameter", "invalid_request_error", msg, name))
+                return
+        if body.get("quality", "auto") not in OPENAI_QUALITIES:
+            msg = f"Invalid value: '{body['quality']}'."
+            self._send(400, openai_error("invalid_value", "invalid_request_error", msg, "quality"))
             return
-        size = str(body.get("size") or "1024x1024")
-        if not dalle and size not in GPT_IMAGE_SIZES:
-            msg = f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'."
+        size = str(body.get("size") or "auto")
+        dims = _gpt_image_size(size)
+        if dims is None:
+            # openai-python `image_generate_params.py` (gpt-image-2): sides divisible by 16, ratio 1:3..3:1,
+            # at most 3840x2160, within the pixel bounds.
+            msg = f"Invalid value: '{size}'. Width and height must be multiples of 16 within the supported limits."
             self._send(400, openai_error("invalid_value", "invalid_request_error", msg, "size"))
             return
-        w, h = (1024, 1024) if size == "auto" else (int(v) for v in size.split("x"))
-        png = png_bytes(w, h)
-        revised = f"revised: {body['prompt']}" if model.startswith("dall-e-3") else None
-        if dalle and body.get("response_format", "url") == "url":
-            item = {"url": fake.add_file("image/png", png), "b64_json": None, "revised_prompt": revised}
-        else:
-            item = {"b64_json": base64.b64encode(png).decode(), "url": None, "revised_prompt": revised}
+        png = png_bytes(*dims)
+        item = {"b64_json": base64.b64encode(png).decode(), "url": None, "revised_prompt": None}
         usage = {"total_tokens": 100, "input_tokens": 10, "output_tokens": 90}
         self._send(200, {"created": int(time.time()), "data": [item], "usage": usage})
 
@@ -423,21 +542,31 @@ class _Handler(BaseHTTPRequestHandler):
             msg = f"API key not valid. Please pass a valid API key. (got {key})"
             self._send(400, gemini_error(400, "INVALID_ARGUMENT", msg, details))
             return
-        if not req.path.endswith(":generateContent"):
-            self._send(404, gemini_error(404, "NOT_FOUND", "not found"))
+        model = req.path.removeprefix("/v1beta/models/").removesuffix(":generateContent")
+        if not req.path.endswith(":generateContent") or model not in GEMINI_MODELS:
+            msg = f"models/{model} is not found for API version v1beta, or is not supported for generateContent."
+            self._send(404, gemini_error(404, "NOT_FOUND", msg))
             return
         body = req.body if isinstance(req.body, dict) else {}
         config = body.get("generationConfig") or {}
-        ratio = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")
-        if ratio not in GEMINI_SIZES:
-            self._send(400, gemini_error(400, "INVALID_ARGUMENT", f"Unsupported aspect ratio: {ratio}"))
+        image_config = config.get("imageConfig") or {}
+        ratio = image_config.get("aspectRatio", "1:1")
+        tier = image_config.get("imageSize", "1K")
+        if ratio not in GEMINI_MODELS[model] or tier not in GEMINI_TIER_SCALE:
+            self._send(400, gemini_error(400, "INVALID_ARGUMENT", f"Unsupported image config: {ratio} {tier}"))
             return
-        png = png_bytes(*GEMINI_SIZES[ratio])
-        parts: list[dict[str, Any]] = []
+        w, h = (side * GEMINI_TIER_SCALE[tier] for side in GEMINI_1K_SIZES[ratio])
+        # Gemini 3 image models think in pictures: up to two interim images, marked `"thought": true`, come
+        # before the final one, which carries the thought signature (ai.google.dev image-generation guide,
+        # "Thinking process"; google-genai `types.Part.thought` / `thought_signature`).
+        parts: list[dict[str, Any]] = [{"text": "Planning the composition.", "thought": True}]
+        for _ in range(2):
+            draft = base64.b64encode(png_bytes(w // 2, h // 2, DRAFT_COLOUR)).decode()
+            parts.append({"inlineData": {"mimeType": "image/png", "data": draft}, "thought": True})
         if "TEXT" in (config.get("responseModalities") or []):
             parts.append({"text": "Here is your image."})
-        parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}})
-        model = req.path.removeprefix("/v1beta/models/").removesuffix(":generateContent")
+        final = {"mimeType": "image/png", "data": base64.b64encode(png_bytes(w, h)).decode()}
+        parts.append({"inlineData": final, "thoughtSignature": base64.b64encode(b"signature").decode()})
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
         usage = {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300}
         self._send(200, {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model})
