@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from models.remote.config import ProviderConfig
 
 Provider = Literal["openai", "gemini", "fal"]
+logger = logging.getLogger("ray.serve")
 
 
 class ProviderArgs(BaseModel):
@@ -109,6 +111,9 @@ class RemoteBackend:
         self.args = args
         # Keys are read here, in the replica, from its own environment: they never travel in config or args.
         self.providers = args.provider_configs(os.environ)
+        for cfg in self.providers:
+            if cfg.model_spec.deprecated:
+                logger.warning("remote %s: %s", cfg.served_by, cfg.model_spec.deprecated)
         self.client = new_client()
 
     async def generate(self, job: ImageJob) -> ImageResult:
