@@ -11,12 +11,13 @@ from a log line, a stack frame's local variables):
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
+
+from models.scrub import encoded_forms
 
 REDACTED = "[Filtered]"
 PROMPT_REDACTED = "[prompt]"
@@ -90,19 +91,12 @@ def is_secret_name(name: str) -> bool:
     return n in _SECRET_NAMES or n.endswith(_SECRET_SUFFIXES)
 
 
-def encoded_forms(secret: str) -> set[str]:
-    """The ways a secret can appear in text: as is, URL-encoded, and base64 (standard and URL-safe) wherever
-    it starts inside a longer encoded string: for each of the 3 alignments, the part of the encoding that
-    depends on the secret's bytes alone."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
-    raw = secret.encode("utf-8")
-    for offset in range(3):
-        data = b"\0" * offset + raw
-        whole = len(data) - len(data) % 3
-        core = base64.b64encode(data[:whole]).decode("ascii")[4 if offset else 0 :]
-        if len(core) >= _MIN_SECRET:
-            forms.update({core, core.replace("+", "-").replace("/", "_")})
-    return {f for f in forms if len(f) >= _MIN_SECRET}
+def _alternatives(secret: str) -> set[str]:
+    """Regex alternatives for one secret's shapes; percent-encoding's hex digits may come back in either case."""
+    exact, percent = encoded_forms(secret)
+    return {re.escape(f) for f in exact if len(f) >= _MIN_SECRET} | {
+        f"(?i:{re.escape(f)})" for f in percent if len(f) >= _MIN_SECRET
+    }
 
 
 def secrets_from_env(environ: Mapping[str, str] | None = None) -> set[str]:
@@ -132,11 +126,11 @@ class Scrubber:
     def add_secrets(self, secrets: Iterable[str]) -> None:
         for secret in secrets:
             if len(secret) >= _MIN_SECRET:
-                self._literals |= encoded_forms(secret)
+                self._literals |= _alternatives(secret)
         if self._literals:
             # Longest first, so a secret's encoded form is not cut short by a shorter one inside it.
             alternatives = sorted(self._literals, key=len, reverse=True)
-            self._literal_re = re.compile("|".join(re.escape(a) for a in alternatives))
+            self._literal_re = re.compile("|".join(alternatives))
 
     def scrub(self, value: Any, prompt: str | None = None) -> Any:
         prompt_forms = None

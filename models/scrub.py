@@ -38,23 +38,21 @@ def _b64_fragments(raw: bytes) -> list[str]:
     return fragments
 
 
-@lru_cache(maxsize=256)
-def _patterns(secret: str) -> tuple[re.Pattern[str], ...]:
+def encoded_forms(secret: str) -> tuple[set[str], set[str]]:
+    """The shapes one secret can come back in: (exact forms, percent-encoded forms whose hex may be any case)."""
     raw = secret.encode("utf-8")
     whole = base64.b64encode(raw).decode("ascii")
-    literal = {secret, whole, whole.rstrip("=")}
-    literal.update(_b64_fragments(raw))
+    exact = {secret, whole, whole.rstrip("="), *_b64_fragments(raw)}
+    return exact, {quote(secret, safe=""), quote_plus(secret, safe="")} - {secret}
+
+
+@lru_cache(maxsize=256)
+def _patterns(secret: str) -> tuple[re.Pattern[str], ...]:
+    exact, percent = encoded_forms(secret)
     # Longest first, so a whole padded form goes before the fragment inside it.
-    patterns = [re.compile(re.escape(form)) for form in sorted(literal, key=len, reverse=True)]
-    # Percent-encoding's hex digits may come back in either case.
-    for encoded in {quote(secret, safe=""), quote_plus(secret, safe="")} - {secret}:
-        patterns.append(re.compile(re.escape(encoded), re.IGNORECASE))
+    patterns = [re.compile(re.escape(form)) for form in sorted(exact, key=len, reverse=True)]
+    patterns += [re.compile(re.escape(form), re.IGNORECASE) for form in percent]
     return tuple(patterns)
-
-
-def secret_forms(secret: str) -> tuple[re.Pattern[str], ...]:
-    """The patterns `scrub` masks for one secret (exposed for tests and callers that precompute)."""
-    return _patterns(secret)
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
