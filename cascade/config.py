@@ -75,6 +75,8 @@ class Limits(_Strict):
     max_pixels: int = Field(default=4_200_000, ge=1)
     default_size: str = "1024x1024"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The whole body must arrive within this (408 otherwise): a client dripping bytes must not hold a request.
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class CircuitArgs(_Strict):

@@ -55,18 +55,27 @@ async def _invalid_parameter(request: Request, exc: RequestValidationError) -> J
     return await _cascade_error(request, RequestRejected(field, first["msg"]))
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front)."""
+async def _read_capped(request: Request, limit: int, deadline_s: float) -> bytes:
+    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front), or when it has
+    not all arrived within `deadline_s` (408)."""
     too_big = RequestRejected("body", f"over {limit} bytes", 413)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), deadline_s)
+    except asyncio.TimeoutError:
+        raise RequestRejected("body", f"not received within {deadline_s:g} s", 408) from None
     return b"".join(chunks)
 
 
@@ -114,7 +123,8 @@ class Gateway:
 
     @api.post("/api/generate/image")
     async def http_generate(self, request: Request) -> JSONResponse:
-        raw = await _read_capped(request, self.settings.limits.max_body_bytes)
+        limits = self.settings.limits
+        raw = await _read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
         return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Route, StorageArgs
+from cascade.config import CircuitArgs, GatewaySettings, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -28,6 +28,7 @@ def run_gateway(
     circuit: CircuitArgs | None = None,
     storage: StorageArgs | None = None,
     env: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
     `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads)."""
@@ -39,6 +40,7 @@ def run_gateway(
         request_timeout_s=request_timeout_s,
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
+        limits=limits or Limits(),
         storage=storage or StorageArgs(),
     )
     options: dict[str, Any] = {"name": "gateway"}
