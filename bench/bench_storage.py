@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -125,6 +126,7 @@ def main() -> None:
     finally:
         s3.stop()
         pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average {os.getloadavg()[0]:.2f}; {args.images} images of {args.bytes} bytes per save row\n"

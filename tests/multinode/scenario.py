@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -259,6 +260,7 @@ def run(load_s: float, kill_after_s: float, workers: int) -> dict[str, Any]:
         # The whole cluster goes: no graceful Serve shutdown (it waits out replicas that can never be placed).
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)
         t["shutdown"] = time.monotonic() - started
     return report
 
