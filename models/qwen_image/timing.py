@@ -10,6 +10,7 @@ upper bound). Encoding and decoding (`overhead`) are modelled the same way over 
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ def from_stamps(
     last) is overhead. A cold run's first step pays for lazy initialisation and compilation, so its overhead is
     not kept. None when the run had too few steps to time one.
     """
-    intervals = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    intervals = [b - a for a, b in itertools.pairwise(steps)]
     if not intervals:
         return None
     step_s = statistics.median(intervals)
