@@ -77,7 +77,7 @@ class QwenImageEngine:
 
     def __init__(self, path: str | Path, options: QwenOptions | None = None, device: str | None = None) -> None:
         """Plan memory (PlanRefused when nothing fits, before any weight is read), then load per the plan."""
-        from models.qwen_image.loader import load_pipeline, make_plan, pick_device, pick_dtype
+        from models.qwen_image.loader import compiles_with, load_pipeline, make_plan, pick_device, pick_dtype
 
         self.path = Path(path)
         self.options = options or QwenOptions()
@@ -93,6 +93,7 @@ class QwenImageEngine:
             self._pipe: QwenImagePipeline = load_pipeline(self.path, self.options, self.device, self.plan)
         self.load_seconds = time.perf_counter() - started
         self.load_peak_rss = rss
+        self.compiled = self.options.compile and compiles_with(self.plan.mode)
         log.info(
             "Qwen-Image loaded in %.1f s, peak host RSS %.2f GiB%s",
             self.load_seconds,
@@ -332,6 +333,7 @@ class QwenImageEngine:
             "load_seconds": round(self.load_seconds, 3),
             "load_peak_host_rss_gib": round(self.load_peak_rss.bytes / _GIB, 2),
             "memory_plan": self.plan.as_dict(),
+            "compiled": self.compiled,
         }
         if self.device.startswith("cuda"):
             import torch

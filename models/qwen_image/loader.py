@@ -134,8 +134,10 @@ def load_pipeline(path: str | Path, options: QwenOptions, device: str, plan: Mem
         # Fused before any offload hook exists, on whichever device the transformer already is.
         _apply_lightning(pipe, Path(options.lightning_lora).expanduser(), fuse=options.fuse_lora)
     place(pipe, plan.mode, device)
-    if options.compile:
+    if options.compile and compiles_with(plan.mode):
         compile_transformer(pipe)
+    elif options.compile:
+        log.warning("compile skipped: with %s offload every layer's transfer hook would break the graph", plan.mode)
     log.info("Qwen-Image loaded from %s: %s (lightning %s)", path, plan.summary(), options.lightning_lora)
     return pipe
 
@@ -207,6 +209,11 @@ def place(pipe: QwenImagePipeline, mode: str, device: str) -> None:
         pipe.enable_model_cpu_offload(device=device)
     else:
         raise ValueError(f"unknown placement {mode!r}")
+
+
+def compiles_with(mode: str) -> bool:
+    """Leaf-level offloading hooks every Linear inside the blocks: a full-graph compile of a block cannot trace them."""
+    return mode not in ("group", "sequential")
 
 
 def compile_transformer(pipe: QwenImagePipeline, **kwargs: Any) -> None:

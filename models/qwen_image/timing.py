@@ -11,6 +11,7 @@ upper bound). Encoding and decoding (`overhead`) are modelled the same way over 
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -130,8 +131,13 @@ def timeout_advice(
     """Why the configured default job cannot finish within `timeout_s` and what would, or None when it can."""
     if default_s <= timeout_s:
         return None
-    text = f"a default job ({default_steps} steps) takes ~{default_s:.0f} s here, over timeout_s {timeout_s:g}"
-    fixes = [f"raise timeout_s to {default_s * 1.2:.0f}"]
+    text = f"a default job ({default_steps} steps) takes ~{_secs(default_s)} s here, over timeout_s {timeout_s:g}"
+    # A fifth more than the estimate: room for a slower run without declining the default job.
+    fixes = [f"raise timeout_s to {math.ceil(default_s * 1.2)}"]
     if not lightning and lightning_s <= timeout_s:
-        fixes.insert(0, f"use the 8-step Lightning LoRA (lightning_lora; ~{lightning_s:.0f} s per job)")
+        fixes.insert(0, f"use the 8-step Lightning LoRA (lightning_lora; ~{_secs(lightning_s)} s per job)")
     return f"{text}: " + " or ".join(fixes)
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"

@@ -77,6 +77,9 @@ def test_timeout_advice_names_lightning_or_the_timeout_that_would_work() -> None
         "a default job (50 steps) takes ~340 s here, over timeout_s 120: use the 8-step Lightning LoRA "
         "(lightning_lora; ~28 s per job) or raise timeout_s to 408"
     )
+    assert timeout_advice(1.3, 0.5, 0.2, default_steps=50, lightning=False) == (
+        "a default job (50 steps) takes ~1.3 s here, over timeout_s 0.2: raise timeout_s to 2"
+    )
     assert timeout_advice(140, 140, 120, default_steps=8, lightning=True) == (
         "a default job (8 steps) takes ~140 s here, over timeout_s 120: raise timeout_s to 168"
     )
