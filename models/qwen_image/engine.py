@@ -10,15 +10,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.datauri import encode_data_uri
 from models.imaging import fit_cover, to_png
 from models.qwen_image import hostmem
 from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled, WeightsError
 from models.qwen_image.options import QwenOptions, with_magic
+from models.qwen_image.results import Progress, QwenImage
 from models.qwen_image.sizes import native_size
 from models.qwen_image.timing import SpeedModel, from_stamps
 from models.qwen_image.weights import check_weights
@@ -33,43 +33,6 @@ log = logging.getLogger(__name__)
 _GIB = 1024**3
 # Errors after which the CUDA context is unusable: every later call would fail too, so health() reports it.
 _FATAL_MARKERS = ("illegal memory access", "device-side assert", "CUDA error: unspecified launch failure")
-
-
-@dataclass(frozen=True)
-class Progress:
-    """The run in flight: `step` of `total` denoising steps done, since `started_at` (time.time())."""
-
-    tag: str
-    step: int
-    total: int
-    started_at: float
-
-
-@dataclass(frozen=True)
-class QwenImage:
-    """A finished image of exactly `width`×`height`; the model rendered it at `native_width`×`native_height`."""
-
-    png: bytes
-    width: int
-    height: int
-    seed: int
-    native_width: int
-    native_height: int
-    steps: int
-    guidance: float
-    elapsed_s: float
-
-    def data_uri(self) -> str:
-        return encode_data_uri("image/png", self.png)
-
-
-def stop_check(event: threading.Event | None = None, deadline: float | None = None) -> Callable[[], bool]:
-    """A `should_stop` for `generate`: true once `event` is set or the wall clock (time.time()) passes `deadline`."""
-
-    def should_stop() -> bool:
-        return (event is not None and event.is_set()) or (deadline is not None and time.time() >= deadline)
-
-    return should_stop
 
 
 class QwenImageEngine:
