@@ -66,6 +66,13 @@ class Limits:
     max_key_tuple: int = 8
 
 
+def hashable(value: Any, max_tuple: int = 8) -> bool:
+    """A plain scalar, or a flat tuple of at most `max_tuple` of them: what may be a dict key or a set member."""
+    if type(value) in _SCALARS:
+        return True
+    return type(value) is tuple and len(value) <= max_tuple and all(type(v) in _SCALARS for v in value)
+
+
 class Budget:
     """What one file may still spend; shared by the pickles nested inside it (torch storage blobs)."""
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import sys
 import types
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -137,7 +138,8 @@ class _ReleasePickler(pickle._Pickler):  # the Python pickler: it lets us spell 
             module, name = "dnnlib.util", "EasyDict"
         elif obj in _NUMPY_STAND_INS.values():
             name = next(k for k, v in _NUMPY_STAND_INS.items() if v is obj)
-            module = f"{self.core}.{_NUMPY_MODULES[name]}"
+            # One string object per module, as `obj.__module__` is for the real functions: the memo then shares it.
+            module = sys.intern(f"{self.core}.{_NUMPY_MODULES[name]}")
         else:
             super().save_global(obj, name)
             return

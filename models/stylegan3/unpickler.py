@@ -9,7 +9,8 @@ file can name, and what each accepts (anything else is refused, naming it):
 - `dnnlib.util.EasyDict` via NEWOBJ with no arguments → an empty `EasyDict` (a plain dict subclass), then filled
   by SETITEMS like any dict. No BUILD.
 - `collections.OrderedDict()` with no arguments; `builtins.set` / `builtins.frozenset` of nothing or of one list of
-  scalars (protocols < 4 spell sets so); `_codecs.encode(str, 'latin1')` (protocol 2 spells bytes so).
+  scalars (protocols < 4 spell sets so); `_codecs.encode(str, 'latin1')` and `builtins.bytes()` (protocols < 3 spell
+  bytes and empty bytes so).
 - numpy: `numpy.dtype`, `numpy.ndarray` (an argument only), `numpy[._]core.multiarray._reconstruct` / `.scalar`,
   `numpy[._]core.numeric._frombuffer`: see `pickle_numpy` (plain numeric dtypes, exact byte counts).
 - torch: `torch.storage._load_from_bytes`, `torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`,
@@ -30,7 +31,7 @@ from typing import IO, Any
 from models.stylegan3.errors import PickleLimitError, UnsafePickleError
 from models.stylegan3.pickle_numpy import globals_for as numpy_globals
 from models.stylegan3.pickle_torch import globals_for as torch_globals
-from models.stylegan3.pickle_vm import Budget, FileReader, Global, Limits, Machine, Reader, Record
+from models.stylegan3.pickle_vm import Budget, FileReader, Global, Limits, Machine, Reader, Record, hashable
 
 PERSISTENCE_VERSION = 6  # torch_utils/persistence.py `_version` in the release
 _META_KEYS = frozenset({"type", "version", "module_src", "class_name", "state"})
@@ -101,8 +102,8 @@ def _members(args: tuple[Any, ...]) -> list[Any]:
     if len(args) != 1 or type(args[0]) is not list:
         raise UnsafePickleError("refused set construction")
     for member in args[0]:
-        if type(member) not in (type(None), bool, int, float, str, bytes):
-            raise UnsafePickleError("refused set member")
+        if not hashable(member):
+            raise UnsafePickleError(f"a {type(member).__name__} cannot be a set member")
     return args[0]
 
 
@@ -115,6 +116,12 @@ def _encode(args: tuple[Any, ...]) -> bytes:
         raise UnsafePickleError("refused _codecs.encode: not latin-1") from None
 
 
+def _empty_bytes(args: tuple[Any, ...]) -> bytes:
+    if args:
+        raise UnsafePickleError("refused bytes() with arguments")
+    return b""
+
+
 def _table(budget: Budget) -> dict[tuple[str, str], Global]:
     table = {
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): Global(
@@ -125,6 +132,7 @@ def _table(budget: Budget) -> dict[tuple[str, str], Global]:
         ("builtins", "set"): Global("builtins", "set", reduce=lambda a: set(_members(a))),
         ("builtins", "frozenset"): Global("builtins", "frozenset", reduce=lambda a: frozenset(_members(a))),
         ("_codecs", "encode"): Global("_codecs", "encode", reduce=_encode),
+        ("builtins", "bytes"): Global("builtins", "bytes", reduce=_empty_bytes),
     }
     return table | numpy_globals(budget) | torch_globals(budget)
 
