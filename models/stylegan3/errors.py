@@ -23,3 +23,12 @@ class UnsafePickleError(NetworkError, pickle.UnpicklingError):
 
 class PickleLimitError(UnsafePickleError):
     """The pickle went past one of the reader's caps (nesting, elements, bytes, file size)."""
+
+
+BAD_FILE_ERRORS = (NetworkError, OSError)
+
+
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """The error as one line for a terminal or a health report (OSError keeps its own wording: errno, path)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
