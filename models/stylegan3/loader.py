@@ -113,15 +113,39 @@ def generator_from_stub(stub: Any, source: str = "network") -> Generator:
     return build_generator(generator_kwargs(stub, source), stub_tensors(stub), source)
 
 
-def load_nvidia_pickle(path: str | os.PathLike[str], key: str = "G_ema") -> Generator:
-    """`G_ema` (by default) of a release network pickle, as our Generator, without running code from the file."""
+def _pickled_network(path: str | os.PathLike[str], key: str) -> tuple[Any, str]:
     data = read_network_pickle(path)
     if isinstance(data, Mapping):
         if key not in data:
             keys = ", ".join(str(k)[:40] for k in list(data)[:10])
             raise NetworkFormatError(f"{path}: no {key!r} in the pickle (keys: {keys})")
-        return generator_from_stub(data[key], source=f"{path}: {key}")
-    return generator_from_stub(data, source=str(path))
+        return data[key], f"{path}: {key}"
+    return data, str(path)
+
+
+def load_nvidia_pickle(path: str | os.PathLike[str], key: str = "G_ema") -> Generator:
+    """`G_ema` (by default) of a release network pickle, as our Generator, without running code from the file."""
+    stub, source = _pickled_network(path, key)
+    return generator_from_stub(stub, source)
+
+
+def inspect_network(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What `load_network` would check, short of building the generator: its options (a NetworkError or OSError
+    for a file it would refuse). Cheap enough for an app builder to call before deploying a replica for it."""
+    from models.stylegan3.ours import read_options  # local: ours imports this module
+
+    p = Path(path)
+    if p.is_dir() or p.suffix == ".safetensors":
+        return read_options(p)
+    if p.suffix not in (".pkl", ".pickle"):
+        raise NetworkFormatError(f"{path}: expected a .pkl network pickle, a .safetensors file or a folder")
+    stub, source = _pickled_network(p, "G_ema")
+    check_generator(stub, source)
+    options = generator_kwargs(stub, source)
+    held = sum(t.numel() for t in stub_tensors(stub).values())
+    if estimated_parameters(options) > held + _SLACK:
+        raise NetworkFormatError(f"{source}: options describe more weights than the file holds")
+    return options
 
 
 def load_network(path: str | os.PathLike[str], device: str | torch.device | None = None) -> Generator:

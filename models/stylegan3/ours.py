@@ -65,17 +65,27 @@ def _read_config(weights: Path, folder_config: Path | None) -> dict[str, Any]:
     return config
 
 
-def load_ours(path: str | os.PathLike[str]) -> Generator:
-    """A folder written by `save_ours`, or a single `.safetensors` file carrying its config in the metadata."""
+def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path, Path | None]:
     p = Path(path)
     weights, folder_config = (p / WEIGHTS, p / CONFIG) if p.is_dir() else (p, None)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found")
-    config = _read_config(weights, folder_config)
-    options = config.get("init_kwargs")
+    return p, weights, folder_config
+
+
+def read_options(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked generator options of a folder or `.safetensors` file written by `save_ours`."""
+    p, weights, folder_config = _paths(path)
+    options = _read_config(weights, folder_config).get("init_kwargs")
     if not isinstance(options, dict):
         raise NetworkFormatError(f"{p}: config without init_kwargs")
-    options = check_options(options, str(p))
+    return check_options(options, str(p))
+
+
+def load_ours(path: str | os.PathLike[str]) -> Generator:
+    """A folder written by `save_ours`, or a single `.safetensors` file carrying its config in the metadata."""
+    p, weights, _ = _paths(path)
+    options = read_options(p)
     tensors: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(weights), framework="pt") as f:
