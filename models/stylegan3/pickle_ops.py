@@ -1,200 +1,17 @@
-"""The opcode bodies of `pickle_vm.Machine`, one small function each (the rules are in pickle_vm's docstring)."""
+"""Opcode bodies for containers, the stack, the memo, globals, calls and state (the rules are in pickle_vm's
+docstring), added to `pickle_scalars`' table: `OPCODES` here is the whole instruction set."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from models.stylegan3.errors import PickleLimitError, UnsafePickleError
+from models.stylegan3.pickle_scalars import OPCODES, int_text, refuse
+from models.stylegan3.pickle_scalars import op as _op
 from models.stylegan3.pickle_vm import Global, Internal
 
 if TYPE_CHECKING:
     from models.stylegan3.pickle_vm import Machine
-
-OPCODES: dict[int, Callable[[Machine], None]] = {}
-
-
-def _op(code: bytes) -> Callable[[Callable[[Machine], None]], Callable[[Machine], None]]:
-    def register(fn: Callable[[Machine], None]) -> Callable[[Machine], None]:
-        OPCODES[code[0]] = fn
-        return fn
-
-    return register
-
-
-def _refuse(message: str) -> UnsafePickleError:
-    return UnsafePickleError(message)
-
-
-# --- framing ------------------------------------------------------------------------------------------------------
-
-
-@_op(b"\x80")
-def proto(vm: Machine) -> None:
-    if vm.r.read(1)[0] > 5:
-        raise _refuse("unknown pickle protocol")
-
-
-@_op(b"\x95")
-def frame(vm: Machine) -> None:
-    if vm.r.unpack("<Q") > vm.r.left:
-        raise _refuse("frame longer than the input")
-
-
-# --- scalars ------------------------------------------------------------------------------------------------------
-
-
-def _int_text(vm: Machine, line: bytes) -> int:
-    if len(line) > vm.limits.max_int_bytes * 5 // 2 + 2:
-        raise PickleLimitError("integer literal too long")
-    try:
-        return int(line)
-    except ValueError:
-        raise _refuse("malformed integer literal") from None
-
-
-def _long_bytes(vm: Machine, n: int) -> int:
-    if not 0 <= n <= vm.limits.max_int_bytes:
-        raise PickleLimitError(f"integer of {n} bytes")
-    return int.from_bytes(vm.r.read(n), "little", signed=True)
-
-
-@_op(b"I")
-def int_(vm: Machine) -> None:
-    line = vm.r.readline(vm.limits.max_line)
-    vm.push(line == b"01" if line in (b"00", b"01") else _int_text(vm, line))  # protocol 0 spells bools I00/I01
-
-
-@_op(b"L")
-def long(vm: Machine) -> None:
-    line = vm.r.readline(vm.limits.max_line)
-    vm.push(_int_text(vm, line[:-1] if line.endswith(b"L") else line))
-
-
-@_op(b"J")
-def binint(vm: Machine) -> None:
-    vm.push(vm.r.unpack("<i"))
-
-
-@_op(b"K")
-def binint1(vm: Machine) -> None:
-    vm.push(vm.r.read(1)[0])
-
-
-@_op(b"M")
-def binint2(vm: Machine) -> None:
-    vm.push(vm.r.unpack("<H"))
-
-
-@_op(b"\x8a")
-def long1(vm: Machine) -> None:
-    vm.push(_long_bytes(vm, vm.r.read(1)[0]))
-
-
-@_op(b"\x8b")
-def long4(vm: Machine) -> None:
-    vm.push(_long_bytes(vm, vm.r.unpack("<i")))
-
-
-@_op(b"N")
-def none(vm: Machine) -> None:
-    vm.push(None)
-
-
-@_op(b"\x88")
-def newtrue(vm: Machine) -> None:
-    vm.push(True)
-
-
-@_op(b"\x89")
-def newfalse(vm: Machine) -> None:
-    vm.push(False)
-
-
-@_op(b"F")
-def float_(vm: Machine) -> None:
-    line = vm.r.readline(64)
-    try:
-        vm.push(float(line))
-    except ValueError:
-        raise _refuse("malformed float literal") from None
-
-
-@_op(b"G")
-def binfloat(vm: Machine) -> None:
-    vm.push(vm.r.unpack(">d"))
-
-
-# --- strings and bytes --------------------------------------------------------------------------------------------
-
-
-def _payload(vm: Machine, n: int, what: str) -> bytes:
-    if n < 0 or n > vm.r.left:
-        raise _refuse(f"{what} of {n} bytes, {vm.r.left} left in the input")
-    vm.budget.take_bytes(n, what)
-    return vm.r.read(n)
-
-
-@_op(b"S")
-def string(vm: Machine) -> None:
-    line = vm.r.readline(vm.limits.max_line)
-    if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
-        raise _refuse("malformed STRING literal")
-    vm.budget.take_bytes(len(line), "string")
-    vm.push(vm.text(vm.escaped(line[1:-1]), "ascii"))
-
-
-@_op(b"T")
-def binstring(vm: Machine) -> None:
-    vm.push(vm.text(_payload(vm, vm.r.unpack("<i"), "string"), "ascii"))
-
-
-@_op(b"U")
-def short_binstring(vm: Machine) -> None:
-    vm.push(vm.text(_payload(vm, vm.r.read(1)[0], "string"), "ascii"))
-
-
-@_op(b"V")
-def unicode(vm: Machine) -> None:
-    line = vm.r.readline(vm.limits.max_line)
-    vm.budget.take_bytes(len(line), "string")
-    vm.push(vm.text(line, "raw-unicode-escape"))
-
-
-@_op(b"X")
-def binunicode(vm: Machine) -> None:
-    vm.push(vm.text(_payload(vm, vm.r.unpack("<I"), "string")))
-
-
-@_op(b"\x8c")
-def short_binunicode(vm: Machine) -> None:
-    vm.push(vm.text(_payload(vm, vm.r.read(1)[0], "string")))
-
-
-@_op(b"\x8d")
-def binunicode8(vm: Machine) -> None:
-    vm.push(vm.text(_payload(vm, vm.r.unpack("<Q"), "string")))
-
-
-@_op(b"B")
-def binbytes(vm: Machine) -> None:
-    vm.push(_payload(vm, vm.r.unpack("<I"), "bytes"))
-
-
-@_op(b"C")
-def short_binbytes(vm: Machine) -> None:
-    vm.push(_payload(vm, vm.r.read(1)[0], "bytes"))
-
-
-@_op(b"\x8e")
-def binbytes8(vm: Machine) -> None:
-    vm.push(_payload(vm, vm.r.unpack("<Q"), "bytes"))
-
-
-@_op(b"\x96")
-def bytearray8(vm: Machine) -> None:
-    vm.push(bytearray(_payload(vm, vm.r.unpack("<Q"), "bytearray")))
-
 
 # --- containers ---------------------------------------------------------------------------------------------------
 
@@ -212,7 +29,7 @@ def tuple_(vm: Machine) -> None:
 def _tuple_n(n: int) -> Callable[[Machine], None]:
     def op(vm: Machine) -> None:
         if len(vm.stack) < n:
-            raise _refuse("stack underflow")
+            raise refuse("stack underflow")
         items = vm.stack[len(vm.stack) - n :]
         del vm.stack[len(vm.stack) - n :]
         vm.push(vm.make_tuple(items))
@@ -270,7 +87,7 @@ def dict_(vm: Machine) -> None:
 
 def _set_items(vm: Machine, target: Any, items: list[Any]) -> None:
     if len(items) % 2:
-        raise _refuse("odd number of items for a dict")
+        raise refuse("odd number of items for a dict")
     sizes = [vm.member(value)[:2] for value in items[1::2]]  # sealing first, as in _extend
     node = vm.mutable(target, dict)
     vm.budget.take_items(len(items) // 2)
@@ -344,12 +161,12 @@ def _get(vm: Machine, index: int) -> None:
     try:
         vm.push(vm.memo[index])
     except KeyError:
-        raise _refuse(f"memo entry {index} does not exist") from None
+        raise refuse(f"memo entry {index} does not exist") from None
 
 
 def _put(vm: Machine, index: int) -> None:
     if index < 0:
-        raise _refuse("negative memo index")
+        raise refuse("negative memo index")
     value = vm.top()
     vm.budget.take_items(1)
     vm.memo[index] = value
@@ -359,7 +176,7 @@ def _put(vm: Machine, index: int) -> None:
 
 @_op(b"g")
 def get(vm: Machine) -> None:
-    _get(vm, _int_text(vm, vm.r.readline(64)))
+    _get(vm, int_text(vm, vm.r.readline(64)))
 
 
 @_op(b"h")
@@ -374,7 +191,7 @@ def long_binget(vm: Machine) -> None:
 
 @_op(b"p")
 def put(vm: Machine) -> None:
-    _put(vm, _int_text(vm, vm.r.readline(64)))
+    _put(vm, int_text(vm, vm.r.readline(64)))
 
 
 @_op(b"q")
@@ -406,7 +223,7 @@ def global_(vm: Machine) -> None:
 def stack_global(vm: Machine) -> None:
     name, module = vm.pop(), vm.pop()
     if type(module) is not str or type(name) is not str:
-        raise _refuse("STACK_GLOBAL needs two strings")
+        raise refuse("STACK_GLOBAL needs two strings")
     vm.push(vm.global_(module, name))
 
 
@@ -415,9 +232,9 @@ def _call(vm: Machine, kind: str) -> None:
     handler = getattr(func, kind, None) if isinstance(func, Global) else None
     if handler is None:
         what = func.describe() if isinstance(func, Global) else f"a {type(func).__name__}"
-        raise _refuse(f"{'calling' if kind == 'reduce' else 'instantiating'} {what} is not allowed")
+        raise refuse(f"{'calling' if kind == 'reduce' else 'instantiating'} {what} is not allowed")
     if type(args) is not tuple:
-        raise _refuse(f"{func.describe()} needs a tuple of arguments")
+        raise refuse(f"{func.describe()} needs a tuple of arguments")
     vm.push(vm.adopt(handler(args), args))
 
 
@@ -436,7 +253,7 @@ def build(vm: Machine) -> None:
     state, target = vm.pop(), vm.top()
     builder = getattr(target, "build", None) if isinstance(target, Internal) else None
     if builder is None:
-        raise _refuse(f"BUILD (setting state) on a {type(target).__name__} is not allowed")
+        raise refuse(f"BUILD (setting state) on a {type(target).__name__} is not allowed")
     if type(state) is not tuple:
         vm.member(state)
     result = vm.stack[-1] = builder(state)
@@ -457,5 +274,5 @@ def binpersid(vm: Machine) -> None:
 
 def _persistent(vm: Machine, pid: Any) -> None:
     if vm.persistent_load is None:
-        raise _refuse("persistent ids are not allowed here")
+        raise refuse("persistent ids are not allowed here")
     vm.push(vm.persistent_load(pid))
