@@ -42,7 +42,9 @@ def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> 
     state = stub.state if isinstance(stub, PersistentStub) else stub
     tensors: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
-        values = state.get(group) or {}
+        values = state.get(group, {})  # never `or {}`: truth-testing a value from the file can raise
+        if values is None:
+            values = {}
         if not isinstance(values, Mapping):
             raise NetworkFormatError(f"{prefix}{group} is not a mapping")
         for name, value in values.items():
@@ -51,7 +53,9 @@ def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> 
             if not isinstance(value, torch.Tensor):
                 raise NetworkFormatError(f"{prefix}{name} is not a tensor")
             tensors[f"{prefix}{name}"] = value
-    modules = state.get("_modules") or {}
+    modules = state.get("_modules", {})
+    if modules is None:
+        modules = {}
     if not isinstance(modules, Mapping):
         raise NetworkFormatError(f"{prefix}_modules is not a mapping")
     for name, child in modules.items():
@@ -97,12 +101,17 @@ def generator_kwargs(stub: PersistentStub, source: str = "network") -> dict[str,
 def build_generator(options: dict[str, Any], tensors: Mapping[str, torch.Tensor], source: str) -> Generator:
     """A generator from checked options, only when its size matches what the file holds; then the tensors."""
     held = sum(t.numel() for t in tensors.values())
-    wanted = estimated_parameters(options)
+    try:
+        wanted = estimated_parameters(options)
+    except NetworkError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:  # checked options can still describe no network
+        raise NetworkFormatError(f"{source}: options describe no network: {exc}") from exc
     if wanted > held + _SLACK:
         raise NetworkFormatError(f"{source}: options describe {wanted} weights, the file holds {held}")
     try:
         generator = Generator(**options)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise NetworkFormatError(f"{source}: cannot build the generator from its options: {exc}") from exc
     copy_tensors(generator, tensors, source)
     return generator
@@ -143,8 +152,14 @@ def inspect_network(path: str | os.PathLike[str]) -> dict[str, Any]:
     check_generator(stub, source)
     options = generator_kwargs(stub, source)
     held = sum(t.numel() for t in stub_tensors(stub).values())
-    if estimated_parameters(options) > held + _SLACK:
-        raise NetworkFormatError(f"{source}: options describe more weights than the file holds")
+    try:
+        wanted = estimated_parameters(options)
+    except NetworkError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise NetworkFormatError(f"{source}: options describe no network: {exc}") from exc
+    if wanted > held + _SLACK:
+        raise NetworkFormatError(f"{source}: options describe {wanted} weights, the file holds {held}")
     return options
 
 

@@ -61,8 +61,11 @@ class PersistentStub(Record):
         return dict(kwargs) if isinstance(kwargs, dict) else {}
 
     def children(self) -> dict[str, Any]:
+        """Child modules by name (names that are not text are kept as their repr: never a module's name)."""
         modules = self.state.get("_modules")
-        return dict(modules) if isinstance(modules, dict) else {}
+        if not isinstance(modules, dict):
+            return {}
+        return {k if isinstance(k, str) else repr(k)[:40]: v for k, v in modules.items()}
 
     def __repr__(self) -> str:
         return f"PersistentStub({self.class_name!r})"

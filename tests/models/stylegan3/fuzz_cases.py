@@ -144,3 +144,87 @@ def fuzz_case(seed: int) -> bytes:
     for _ in range(rng.choice((1, 1, 2, 3))):
         _mutate(rng, buf, offsets, entries[rng.randrange(len(entries))][0])
     return bytes(buf)
+
+
+# --- semantic cases: valid pickles whose parsed values are then changed -----------------------------------------
+
+
+@functools.cache
+def parsed_corpus() -> tuple[dict, ...]:
+    """The release-layout corpus entries as the reader returns them (values it could return from some file)."""
+    from models.stylegan3.unpickler import safe_loads
+
+    return tuple(safe_loads(data) for data, _ in corpus()[:2])
+
+
+def _stubs(stub: object) -> list:
+    from models.stylegan3.unpickler import PersistentStub
+
+    found = [stub]
+    for child in getattr(stub, "children", dict)().values():
+        if isinstance(child, PersistentStub):
+            found += _stubs(child)
+    return found
+
+
+def _value(rng: random.Random, stubs: list) -> object:
+    from models.stylegan3.unpickler import EasyDict
+
+    pool = [
+        None,
+        True,
+        0,
+        -1,
+        7,
+        2**31,
+        2**70,
+        1e308,
+        float("nan"),
+        float("inf"),
+        "x",
+        "L0_36_8",
+        b"x",
+        np.float64("nan"),
+        np.int64(-3),
+        np.zeros(3),
+        np.zeros(100),
+        np.array([True]),
+        [],
+        [1, 2],
+        {},
+        {"num_layers": 99},
+        (),
+        (1, "a"),
+        EasyDict(lr_multiplier=-1),
+        OrderedDict(),
+        torch.zeros([]),
+        torch.zeros(rng.randrange(1, 5), rng.randrange(1, 5)),
+        torch.ones(3, dtype=torch.int64),
+        torch.zeros(2, dtype=torch.bool),
+    ]
+    if rng.random() < 0.2:
+        import copy
+
+        return copy.deepcopy(rng.choice(stubs))  # a module where something else belongs (never an ancestor: no cycle)
+    return rng.choice(pool)
+
+
+def semantic_case(seed: int) -> dict:
+    import copy
+
+    rng = random.Random(seed)
+    snapshot = copy.deepcopy(rng.choice(parsed_corpus()))
+    stubs = _stubs(snapshot["G_ema"])
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        stub = rng.choice(stubs)
+        place = rng.choice(("state", "_init_kwargs", "_modules", "_parameters", "_buffers"))
+        target = stub.state if place == "state" else stub.state.get(place)
+        if not isinstance(target, dict):
+            continue
+        keys = list(target)
+        key = rng.choice(keys) if keys and rng.random() < 0.8 else rng.choice(("new", 3, ("a", 1), "L99_1_1"))
+        if rng.random() < 0.15:
+            target.pop(key, None)
+        else:
+            target[key] = _value(rng, stubs)
+    return snapshot

@@ -1,7 +1,8 @@
 """Load untrusted inputs in a child process, so that a crash (a signal) fails a test instead of killing pytest.
 
 Parent: `run_child(job, timeout_s)`. Child (`python -m tests.models.stylegan3.load_child`): reads one JSON job on
-stdin — {"cases": [[name, path], ...]} or {"fuzz": {"first_seed": n, "seconds": s}} — and for each input prints
+stdin — {"cases": [[name, path], ...]} or {"fuzz": {"first_seed": n, "seconds": s}}: bytes from `fuzz_case`, and every
+third seed a `semantic_case` (the reader's output, changed) — and for each input prints
 {"start": name} and then {"name", "outcome": "loaded" | "refused" | "escaped", "error"}, and at the end
 {"peak_rss_mb": x}. Each input goes the whole way a network file goes (read, recognise, check, build), but without
 the reader's outer net that turns surprises into refusals: anything but a NetworkError is reported as escaped. The
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,21 +72,25 @@ def run_child(job: dict[str, Any], timeout_s: float) -> Report:
 
 
 def _load(data: bytes) -> None:
-    from models.stylegan3.loader import generator_from_stub
     from models.stylegan3.pickle_vm import Limits, Reader
     from models.stylegan3.unpickler import _load as load_unguarded
 
-    value = load_unguarded(Reader(data), Limits())
+    _build(load_unguarded(Reader(data), Limits()))
+
+
+def _build(value: Any) -> None:
+    from models.stylegan3.loader import generator_from_stub
+
     if isinstance(value, dict) and "G_ema" in value:
         generator_from_stub(value["G_ema"], "input")
 
 
-def _one(name: str, data: bytes) -> None:
+def _one(name: str, work: Callable[[], None]) -> None:
     from models.stylegan3.errors import NetworkError
 
     print(json.dumps({"start": name}), flush=True)
     try:
-        _load(data)
+        work()
         outcome, error = "loaded", ""
     except NetworkError as exc:
         outcome, error = "refused", f"{type(exc).__name__}: {exc}"
@@ -101,14 +107,17 @@ def main() -> None:
     job = json.loads(sys.stdin.read())
     if "cases" in job:
         for name, path in job["cases"]:
-            _one(name, Path(path).read_bytes())
+            _one(name, lambda path=path: _load(Path(path).read_bytes()))
     else:
-        from tests.models.stylegan3.fuzz_cases import fuzz_case
+        from tests.models.stylegan3.fuzz_cases import fuzz_case, semantic_case
 
         spec = job["fuzz"]
         deadline, seed = time.monotonic() + spec["seconds"], spec["first_seed"]
         while time.monotonic() < deadline:
-            _one(f"seed {seed}", fuzz_case(seed))
+            if seed % 3 == 2:  # the reader's output, changed: what the loader makes of values a file could give
+                _one(f"semantic seed {seed}", lambda seed=seed: _build(semantic_case(seed)))
+            else:
+                _one(f"seed {seed}", lambda seed=seed: _load(fuzz_case(seed)))
             seed += 1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_rss_mb": peak}), flush=True)
