@@ -9,6 +9,7 @@ before anything is built, and then every tensor copied by name and shape. Whatev
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,15 @@ _POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 _SLACK = 1 << 16
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+
+
+def _name(prefix: str, name: Any) -> str:
+    if not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise NetworkFormatError(f"{prefix or 'the network'} has a member named {str(name)[:40]!r}, not a name")
+    return f"{prefix}{name}"
+
+
 def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:
     """All parameters and buffers of a reconstructed module tree, by dotted name (None buffers skipped)."""
     state = stub.state if isinstance(stub, PersistentStub) else stub
@@ -51,8 +61,8 @@ def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> 
             if value is None:
                 continue
             if not isinstance(value, torch.Tensor):
-                raise NetworkFormatError(f"{prefix}{name} is not a tensor")
-            tensors[f"{prefix}{name}"] = value
+                raise NetworkFormatError(f"{_name(prefix, name)} is not a tensor")
+            tensors[_name(prefix, name)] = value
     modules = state.get("_modules", {})
     if modules is None:
         modules = {}
@@ -62,8 +72,8 @@ def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> 
         if child is None:
             continue
         if not isinstance(child, PersistentStub):
-            raise NetworkFormatError(f"{prefix}{name} is not a module")
-        tensors.update(stub_tensors(child, f"{prefix}{name}."))
+            raise NetworkFormatError(f"{_name(prefix, name)} is not a module")
+        tensors.update(stub_tensors(child, f"{_name(prefix, name)}."))
     return tensors
 
 

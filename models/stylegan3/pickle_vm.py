@@ -21,9 +21,9 @@ Opcodes (pickletools names), protocols 0-5:
   BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8. Every length is checked against the bytes left in the input, and
   counted in the byte budget, before anything is read or allocated. NEXT_BUFFER, READONLY_BUFFER: refused.
 - EMPTY_TUPLE, TUPLE, TUPLE1-3; EMPTY_LIST, LIST, APPEND, APPENDS; EMPTY_DICT, DICT, SETITEM, SETITEMS; EMPTY_SET,
-  ADDITEMS, FROZENSET. Dict keys and set members must be plain scalars (None, bool, int, float, str, bytes) or flat
-  tuples of at most `max_key_tuple` of them. APPEND(S) only on lists, SETITEM(S) only on dicts (OrderedDict and
-  EasyDict included), ADDITEMS only on sets, and only before the container is *sealed* (see below).
+  ADDITEMS, FROZENSET. Dict keys and set members must be plain scalars (None, bool, int, float, str and bytes of at
+  most 4096) or flat tuples of at most `max_key_tuple` of them. APPEND(S) only on lists, SETITEM(S) only on dicts
+  (OrderedDict and EasyDict included), ADDITEMS only on sets, and only before the container is *sealed* (see below).
 - MARK, POP, POP_MARK, DUP; GET, BINGET, LONG_BINGET, PUT, BINPUT, LONG_BINPUT, MEMOIZE (an entry counts as an
   element; a missing key is refused).
 - GLOBAL, STACK_GLOBAL: looked up in the caller's table (module, name) → `Global` token; any other name is refused,
@@ -68,11 +68,19 @@ class Limits:
     max_key_tuple: int = 8
 
 
+_MAX_KEY_TEXT = 4096  # a name, not a document: names get joined into messages and dotted paths
+
+
+def _scalar_key(value: Any) -> bool:
+    return type(value) in _SCALARS and not (type(value) in (str, bytes) and len(value) > _MAX_KEY_TEXT)
+
+
 def hashable(value: Any, max_tuple: int = 8) -> bool:
-    """A plain scalar, or a flat tuple of at most `max_tuple` of them: what may be a dict key or a set member."""
-    if type(value) in _SCALARS:
+    """A plain scalar (text at most 4096 long), or a flat tuple of at most `max_tuple` of them: what may be a dict
+    key or a set member."""
+    if _scalar_key(value):
         return True
-    return type(value) is tuple and len(value) <= max_tuple and all(type(v) in _SCALARS for v in value)
+    return type(value) is tuple and len(value) <= max_tuple and all(_scalar_key(v) for v in value)
 
 
 class Budget:
@@ -266,11 +274,9 @@ class Machine:
 
     def key(self, value: Any) -> Any:
         """Dict keys and set members: hashing them can neither recurse deeply nor run code."""
-        if type(value) in _SCALARS:
-            return value
-        if type(value) is tuple and len(value) <= self.limits.max_key_tuple and all(type(v) in _SCALARS for v in value):
-            return value
-        raise refuse(f"a {type(value).__name__} cannot be a dict key or set member")
+        if not hashable(value, self.limits.max_key_tuple):
+            raise refuse(f"a {type(value).__name__} cannot be a dict key or set member")
+        return value
 
     def make_tuple(self, items: list[Any]) -> tuple[Any, ...]:
         depth, weight, tainted = 1, 1, False

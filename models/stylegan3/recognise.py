@@ -25,7 +25,7 @@ def _kind(value: Any) -> str:
 
 
 def _names(names: list[str], limit: int = 6) -> str:
-    return ", ".join(names[:limit]) + (", …" if len(names) > limit else "")
+    return ", ".join(name[:60] for name in names[:limit]) + (", …" if len(names) > limit else "")
 
 
 def check_generator(stub: Any, where: str) -> None:
@@ -35,7 +35,7 @@ def check_generator(stub: Any, where: str) -> None:
     if stub.class_name == "SuperresGenerator":
         raise NetworkFormatError(f"{where} is a StyleGAN-XL super-resolution generator (SuperresGenerator)")
     if stub.class_name != "Generator":
-        raise NetworkFormatError(f"{where} is a {stub.class_name}, not a generator")
+        raise NetworkFormatError(f"{where} is a {stub.class_name}, not a generator")  # class names are ≤ 100 long
     children = stub.children()
     synthesis, mapping = children.get("synthesis"), children.get("mapping")
     if set(children) != {"synthesis", "mapping"} or not isinstance(synthesis, PersistentStub):
@@ -61,7 +61,9 @@ def _check_synthesis(synthesis: PersistentStub, where: str) -> None:
     for name in layers:
         match = _LAYER.fullmatch(name)
         if match is None or _kind(children[name]) != "SynthesisLayer":
-            raise NetworkFormatError(f"{where}: synthesis.{name} ({_kind(children[name])}) is not a StyleGAN3 layer")
+            raise NetworkFormatError(
+                f"{where}: synthesis.{name[:60]} ({_kind(children[name])}) is not a StyleGAN3 layer"
+            )
         indices.append(int(match[1]))
     if not layers or indices != list(range(len(layers))):
         raise NetworkFormatError(f"{where}: synthesis layers {_names(layers)} are not L0…LN in order")
@@ -77,4 +79,4 @@ def _check_mapping(mapping: Any, where: str) -> None:
         raise NetworkFormatError(f"{where}: mapping has modules {_names(extra)}{hint}, not a StyleGAN3 mapping")
     for name, child in children.items():
         if child is not None and _kind(child) != "FullyConnectedLayer":
-            raise NetworkFormatError(f"{where}: mapping.{name} is a {_kind(child)}, not a FullyConnectedLayer")
+            raise NetworkFormatError(f"{where}: mapping.{name[:60]} is a {_kind(child)}, not a FullyConnectedLayer")

@@ -61,11 +61,13 @@ class PersistentStub(Record):
         return dict(kwargs) if isinstance(kwargs, dict) else {}
 
     def children(self) -> dict[str, Any]:
-        """Child modules by name (names that are not text are kept as their repr: never a module's name)."""
+        """Child modules by name (a name that is not text becomes a placeholder, which matches no module)."""
         modules = self.state.get("_modules")
         if not isinstance(modules, dict):
             return {}
-        return {k if isinstance(k, str) else repr(k)[:40]: v for k, v in modules.items()}
+        return {
+            k if isinstance(k, str) else f"<{type(k).__name__} #{i}>": v for i, (k, v) in enumerate(modules.items())
+        }
 
     def __repr__(self) -> str:
         return f"PersistentStub({self.class_name!r})"

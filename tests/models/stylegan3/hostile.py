@@ -118,6 +118,11 @@ def frozenset_of_nested_tuples() -> bytes:
     return P4 + MARK + EMPTY_TUPLE + TUPLE1 * 10**6 + FROZENSET + STOP
 
 
+def dict_key_of_a_megabyte() -> bytes:
+    """A module name of 10^6 characters: every dotted tensor name under it would copy it."""
+    return P2 + EMPTY_DICT + text("L" * 10**6) + NONE + SETITEM + STOP
+
+
 def list_appended_to_itself() -> bytes:
     """A cycle: any recursive walk of the result never ends."""
     return P2 + EMPTY_LIST + BINPUT0 + BINGET0 + APPEND + STOP
@@ -182,6 +187,7 @@ CASES: dict[str, Callable[[], bytes]] = {
         array_state_claiming_2e9_elements,
         dict_key_of_nested_tuples,
         frozenset_of_nested_tuples,
+        dict_key_of_a_megabyte,
         list_appended_to_itself,
         shared_list_doubling,
         bytes_length_past_the_end,

@@ -147,6 +147,13 @@ def test_strict_names(tiny_pkl: Path) -> None:
         generator_from_stub(stub)
 
 
+def test_members_must_be_named(tiny_pkl: Path) -> None:
+    stub = read_network_pickle(tiny_pkl)["G_ema"]
+    stub.state["_modules"]["mapping"].state["_parameters"][3] = torch.zeros(1)
+    with pytest.raises(NetworkFormatError, match=r"mapping\. has a member named '3', not a name"):
+        generator_from_stub(stub)
+
+
 def _snapshot_file(path: Path, g_ema: object) -> Path:
     write(path, snapshot(g_ema))  # type: ignore[arg-type]
     return path

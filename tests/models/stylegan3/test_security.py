@@ -147,6 +147,10 @@ def test_nested_tuples_as_dict_keys_and_set_members(hostile_report: Report) -> N
     _refused(hostile_report, "frozenset_of_nested_tuples", "nesting deeper than 64")
 
 
+def test_huge_names_are_refused(hostile_report: Report) -> None:
+    _refused(hostile_report, "dict_key_of_a_megabyte", "a str cannot be a dict key")
+
+
 def test_cycles_and_shared_blowups(hostile_report: Report) -> None:
     _refused(hostile_report, "list_appended_to_itself", "cannot change once it is inside another value")
     _refused(hostile_report, "shared_list_doubling", "values once shared ones are counted")
