@@ -98,7 +98,7 @@ def test_caps_are_checked_before_reading() -> None:
 @pytest.mark.parametrize(
     ("value", "match"),
     [
-        (print, r"refused global builtins\.print"),
+        (len, r"refused global builtins\.len"),
         (OrderedDict, r"collections\.OrderedDict cannot be stored as data"),  # the class itself, as a value
         (np.dtype("f8"), r"numpy dtype 'f8' cannot be stored as data"),
         (bytearray(b"x"), r"refused global builtins\.bytearray"),
