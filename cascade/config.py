@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cascade.domain import Domain
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +55,10 @@ class BackendArgs(_Strict):
 
     def missing(self) -> str | None:
         """Why this backend cannot work whatever the cluster (no weights, no command...), or None."""
+        return None
+
+    def route_domain(self) -> Domain | None:
+        """What this backend can draw, when it cannot draw just anything (the gateway skips other prompts)."""
         return None
 
     def unavailable_reason(self, cluster: ClusterInfo) -> str | None:
@@ -130,6 +136,7 @@ class Route:
     timeout_s: float
     cold_start: Literal["wait", "skip"] = "wait"
     remote: bool = False  # `local: true` requests never reach it
+    domain: Domain | None = None  # prompts outside it skip this backend unless the request names it
 
 
 @dataclass(frozen=True)
