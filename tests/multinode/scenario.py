@@ -90,6 +90,7 @@ def app_args(network: str, qwen: str, folder: Path) -> dict[str, Any]:
             "stylegan3": {
                 "enabled": True,
                 "network": network,
+                "domain": "any",  # random weights draw nothing in particular: every prompt is theirs
                 # The tiny models answer in well under a second: short timeouts bound what a request in flight
                 # to a node that just died waits before the chain moves on.
                 "timeout_s": 4,
