@@ -103,7 +103,7 @@ def app_args(network: str, qwen: str, folder: Path) -> dict[str, Any]:
                 "enabled": True,
                 "weights": qwen,
                 "steps": 2,
-                "warmup_size": [64, 64],
+                "warmup_sizes": [[64, 64]],
                 "timeout_s": 8,
                 "cold_start": "skip",
                 "deployment": {
