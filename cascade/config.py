@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cascade.domain import Domain
 
@@ -21,6 +21,8 @@ class DeploymentOptions(_Strict):
     autoscaling_config: dict[str, Any] | None = None
     max_ongoing_requests: int | None = None
     max_queued_requests: int | None = None
+    # e.g. 1 for the gateway: its replicas spread over nodes, so one node going down leaves the others serving.
+    max_replicas_per_node: int | None = Field(default=None, ge=1)
     ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 1})
     health_check_period_s: float | None = None
     health_check_timeout_s: float | None = None
@@ -88,6 +90,45 @@ class CircuitArgs(_Strict):
     cooldown_s: float = Field(default=30.0, gt=0)
 
 
+class StorageArgs(_Strict):
+    """Where images (objects) and their records (the index) go. A URL left unset comes from the gateway replica's
+    environment, `CASCADE_STORAGE_URL` / `CASCADE_DATABASE_URL`, else the embedded default: the `storage_dir`
+    folder and a SQLite file in it."""
+
+    url: str | None = None  # a folder, file:///path, or s3://bucket/prefix
+    database_url: str | None = None  # sqlite:///path or postgresql://user:pass@host/db?sslmode=require
+    timeout_s: float = Field(default=10.0, gt=0, le=300)  # per save (object + row), per read, per health check
+    redirect: bool = False  # /generated/<name> answers 307 to a presigned URL (S3 only)
+    presign_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    sweep_interval_s: float = Field(default=600, gt=0)
+    sweep_grace_s: float = Field(default=900, ge=60)  # an object younger than this may still be getting its row
+    sweep_lookback_s: float = Field(default=24 * 3600, ge=0)  # how far back a replica's first sweep looks
+
+    @field_validator("url")
+    @classmethod
+    def _known_store(cls, url: str | None) -> str | None:
+        from cascade.store import parse_storage_url
+
+        if url is not None:
+            parse_storage_url(url)
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        from cascade.index.urls import engine_url
+
+        if url is not None:
+            engine_url(url)
+        return url
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_save(self) -> StorageArgs:
+        if self.sweep_grace_s < 4 * self.timeout_s:
+            raise ValueError("sweep_grace_s must be at least 4 x timeout_s: a save still under way is not an orphan")
+        return self
+
+
 @dataclass(frozen=True)
 class Route:
     """How the gateway treats one backend of the chain."""
@@ -107,4 +148,5 @@ class GatewaySettings:
     request_timeout_s: float
     storage_dir: str
     limits: Limits = field(default_factory=Limits)
+    storage: StorageArgs = field(default_factory=StorageArgs)
     circuit: CircuitArgs = field(default_factory=CircuitArgs)

@@ -69,6 +69,12 @@ class RateLimited(CascadeError):
         return self.message
 
 
+class StorageUnavailable(CascadeError):
+    """The object store or the index failed or did not answer in time."""
+
+    status = 503
+
+
 class BackendBusy(CascadeError):
     """The backend has no room now (its queue is full); the chain moves on at once."""
 

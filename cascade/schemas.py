@@ -123,6 +123,7 @@ class GenerateResponse(BaseModel):
     content: str
     saved: str | None
     save_error: str | None = None
+    image_id: str | None = None  # the saved image's id in the history API (/api/images/{id})
     provider: str
     backend: str
     width: int

@@ -12,7 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
 from ray.serve.deployment import Deployment
 
-from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
+from cascade.config import (
+    BackendArgs,
+    CircuitArgs,
+    ClusterInfo,
+    DeploymentOptions,
+    GatewaySettings,
+    Limits,
+    Route,
+    StorageArgs,
+)
 from deployments.gateway import Gateway
 from deployments.pillow import PillowArgs, PillowBackend
 from deployments.progress import ProgressBoard
@@ -59,7 +68,9 @@ class AppArgs(BaseModel):
     backends: Backends = Field(default_factory=Backends)
     request_timeout_s: float = Field(default=180.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
+    # The folder store's folder (and the SQLite index's) when `storage` names no URL and the environment has none.
     storage_dir: str = "generated_images"
+    storage: StorageArgs = Field(default_factory=StorageArgs)
     circuit: CircuitArgs = Field(default_factory=CircuitArgs)
     gateway: DeploymentOptions = Field(
         default_factory=lambda: DeploymentOptions(
@@ -138,5 +149,6 @@ def build_app(args: AppArgs) -> Application:
         storage_dir=str(PROJECT_ROOT / args.storage_dir),
         limits=args.limits,
         circuit=args.circuit,
+        storage=args.storage,
     )
     return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out, board)

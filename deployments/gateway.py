@@ -5,21 +5,28 @@
 
 import asyncio
 import logging
+import os
 import time
+import uuid
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
-from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, NotFound, RequestRejected, http_status
+from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_status
 from cascade.fallback import ChainResult, Step, run_chain
+from cascade.images import ImageService, NewImage, SaveOutcome
+from cascade.images import api as history
+from cascade.images.http import object_response
+from cascade.images.schemas import ImagePage, ImageRecord
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
-from cascade.storage import ImageStore
 from cascade.svg import svg_result
 from cascade.types import ImageJob, ImageResult
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
@@ -38,6 +45,14 @@ async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
     if isinstance(exc, AllBackendsFailed | BackendFailed):
         body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
     return JSONResponse(body, status_code=http_status(exc))
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own checks (query and path parameters) answer in the same shape as ours.
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
+    field = str(first["loc"][-1]) if first.get("loc") else "request"
+    return await _cascade_error(request, RequestRejected(field, first["msg"]))
 
 
 async def _read_capped(request: Request, limit: int, deadline_s: float) -> bytes:
@@ -92,7 +107,11 @@ class Gateway:
         board: DeploymentHandle | None = None,
     ) -> None:
         self.settings, self.backends, self.left_out, self.board = settings, dict(backends), dict(left_out), board
-        self.store = ImageStore(settings.storage_dir)
+        # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
+        self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
+        self.images.start()
+        # Which replica answered (its Serve id, not its address): tells replicas and nodes apart when debugging.
+        self.served_by = {"x-cascade-replica": serve.get_replica_context().replica_id.unique_id}
         self.breakers = {
             name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
         }
@@ -107,15 +126,32 @@ class Gateway:
         limits = self.settings.limits
         raw = await _read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
-        return JSONResponse((await self.generate(body)).to_json())
+        return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
 
-    @api.get("/generated/{name}")
-    async def generated(self, name: str) -> FileResponse:
-        try:
-            path, mime = self.store.open(name)
-        except KeyError:
-            raise NotFound(f"no saved image named {name[:80]!r}") from None
-        return FileResponse(path, media_type=mime, headers={"cache-control": "public, max-age=31536000, immutable"})
+    @api.api_route("/generated/{name}", methods=["GET", "HEAD"], response_class=Response)
+    async def generated(self, name: str, request: Request) -> Response:
+        response = await object_response(self.images, name, request.headers, head=request.method == "HEAD")
+        response.headers.update(self.served_by)
+        return response
+
+    @api.get("/api/images", response_model=ImagePage)
+    async def list_images(
+        self,
+        limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 20,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        backend: Annotated[str | None, Query(max_length=64)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="case-insensitive substring of the prompt")] = None,
+    ) -> ImagePage:
+        return await history.list_images(self.images, limit, cursor, backend, q)
+
+    @api.get("/api/images/{image_id}", response_model=ImageRecord)
+    async def get_image(self, image_id: uuid.UUID) -> ImageRecord:
+        return await history.get_image(self.images, image_id)
+
+    @api.delete("/api/images/{image_id}", status_code=204, response_class=Response)
+    async def delete_image(self, image_id: uuid.UUID) -> Response:
+        await history.delete_image(self.images, image_id)
+        return Response(status_code=204)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
@@ -142,7 +178,7 @@ class Gateway:
                 entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
                 entry["domain"] = None if route.domain is None else route.domain.name
             backends[name] = entry
-        storage = {"path": str(self.store.root), "writable": self.store.writable()}
+        storage = await self.images.health()
         return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
 
     async def _from_board(self, method: str) -> list[dict[str, Any]]:
@@ -177,8 +213,13 @@ class Gateway:
             raise chain.refused
         if chain.result is None:
             raise AllBackendsFailed(chain.attempts)
-        # Encoding and writing a multi-megabyte image would stall every other request on this replica's loop.
-        return await asyncio.to_thread(self._answer, request, job, chain.result, chain)
+        # Encoding a multi-megabyte image would stall every other request on this replica's loop; the save
+        # (object, then row) runs alongside it on the image service's own threads, bounded by its timeout.
+        data_uri, saved = await asyncio.gather(
+            asyncio.to_thread(encode_data_uri, chain.result.mime, chain.result.data),
+            self.images.save(self._new_image(request, job, chain.result, chain)),
+        )
+        return self._answer(job, chain.result, chain, data_uri, saved)
 
     # --- the chain ----------------------------------------------------------------------------------------------
 
@@ -244,38 +285,38 @@ class Gateway:
         self.metrics.requests.inc(tags={"result": "ok" if served else "refused" if chain.refused else "failed"})
         logger.info("chain: %s", ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts))
 
+    def _new_image(self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult) -> NewImage:
+        return NewImage(
+            data=result.data,
+            mime=result.mime,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            width=job.width,
+            height=job.height,
+            seed=result.seed,
+            backend=chain.backend or result.provider,
+            provider=result.provider,
+            attempts=[AttemptModel.of(a).model_dump() for a in chain.attempts],
+            meta=dict(result.meta),
+            request_id=job.request_id,
+        )
+
     def _answer(
-        self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult
+        self, job: ImageJob, result: ImageResult, chain: ChainResult, data_uri: str, saved: SaveOutcome
     ) -> GenerateResponse:
-        attempts, backend = chain.attempts, chain.backend or result.provider
-        data_uri = encode_data_uri(result.mime, result.data)
-        record = {
-            "prompt": request.prompt,
-            "size": f"{job.width}x{job.height}",
-            "seed": result.seed,
-            "provider": result.provider,
-            "request_id": job.request_id,
-            "attempts": [AttemptModel.of(a).model_dump() for a in attempts],
-            "meta": dict(result.meta),
-        }
-        saved: str | None = None
-        save_error: str | None = None
-        try:
-            saved = "/generated/" + self.store.save(result.data, result.mime, backend, record).name
-        except (OSError, ValueError) as exc:
-            save_error = f"image not saved: {exc}"
-            logger.warning(save_error)
+        url = f"/generated/{saved.name}" if saved.name else None
         return GenerateResponse(
             data_uri=data_uri,
-            content=saved or data_uri,
-            saved=saved,
-            save_error=save_error,
+            content=url or data_uri,
+            saved=url,
+            save_error=saved.error,
+            image_id=str(saved.id) if saved.id else None,
             provider=result.provider,
-            backend=backend,
+            backend=chain.backend or result.provider,
             width=result.width,
             height=result.height,
             seed=result.seed,
             request_id=job.request_id,
-            attempts=[AttemptModel.of(a) for a in attempts],
+            attempts=[AttemptModel.of(a) for a in chain.attempts],
             meta=dict(result.meta),
         )

@@ -70,8 +70,26 @@ def test_the_gpu_variant_and_the_rayservice_carry_the_same_application() -> None
         {"backends": {"pillow": {"enabled": "sometimes"}}},
         {"backends": {"pillow": {"colour": "blue"}}},
         {"limits": {"max_side": 0}},
+        {"storage": {"url": "gs://bucket/images"}},
+        {"storage": {"url": "s3://"}},
+        {"storage": {"database_url": "mysql://u:p@h/db"}},
+        {"storage": {"timeout_s": 60, "sweep_grace_s": 120}},
+        {"gateway": {"max_replicas_per_node": 0}},
     ],
 )
 def test_bad_config_is_refused_at_load(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         AppArgs.model_validate(bad)
+
+
+def test_storage_comes_from_config_else_the_replica_environment_else_the_embedded_folder(tmp_path: Path) -> None:
+    from cascade.images.service import resolve_urls
+
+    args = AppArgs.model_validate(
+        {"storage": {"url": "s3://images/prod", "database_url": "postgresql://u:p@db.example/x?sslmode=require"}}
+    )
+    env = {"CASCADE_STORAGE_URL": "s3://env/images", "CASCADE_DATABASE_URL": "postgresql://env/db"}
+    folder = tmp_path / "generated_images"
+    assert resolve_urls(args.storage, folder, env) == ("s3://images/prod", args.storage.database_url)
+    assert resolve_urls(AppArgs().storage, folder, env) == ("s3://env/images", "postgresql://env/db")
+    assert resolve_urls(AppArgs().storage, folder, {}) == (str(folder), f"sqlite:///{folder}/cascade.sqlite3")

@@ -64,7 +64,9 @@ def test_the_seed_example_returns_an_800x600_png_that_is_also_saved(gateway) -> 
     served = httpx.get(f"{url}{body['saved']}")
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
     assert served.content == base64.b64decode(body["dataUri"].split(",", 1)[1])
-    assert (images / body["saved"].removeprefix("/generated/")).with_suffix(".json").is_file()
+    assert (images / body["saved"].removeprefix("/generated/")).is_file()
+    record = httpx.get(f"{url}/api/images/{body['image_id']}").json()
+    assert (record["url"], record["prompt"], record["size"]) == (body["saved"], "a friendly robot", "800x600")
 
 
 def test_same_seed_same_image_and_the_seed_is_reported(gateway) -> None:
@@ -200,4 +202,5 @@ def test_an_image_that_cannot_be_saved_is_still_returned_with_the_reason(with_re
     assert body["saved"] is None and body["content"] == body["dataUri"]
     assert body["dataUri"].startswith("data:image/svg+xml;base64,")
     assert body["save_error"].startswith("image not saved:")
-    assert httpx.get(f"{url}/healthz").json()["storage"]["writable"] is False
+    storage = httpx.get(f"{url}/healthz").json()["storage"]
+    assert storage["ok"] is False and storage["objects"]["ok"] is False and storage["saves"]["failed"] >= 1

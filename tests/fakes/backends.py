@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Limits, Route
+from cascade.config import CircuitArgs, GatewaySettings, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -26,9 +26,12 @@ def run_gateway(
     board: Any = None,
     request_timeout_s: float = 30.0,
     circuit: CircuitArgs | None = None,
+    storage: StorageArgs | None = None,
+    env: Mapping[str, str] | None = None,
     limits: Limits | None = None,
 ) -> None:
-    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg."""
+    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
+    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads)."""
     from deployments.gateway import Gateway
 
     settings = GatewaySettings(
@@ -38,8 +41,12 @@ def run_gateway(
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
         limits=limits or Limits(),
+        storage=storage or StorageArgs(),
     )
-    gateway = Gateway.options(name="gateway").bind(settings, dict(backends), dict(left_out or {}), board)
+    options: dict[str, Any] = {"name": "gateway"}
+    if env:
+        options["ray_actor_options"] = {"num_cpus": 1, "runtime_env": {"env_vars": dict(env)}}
+    gateway = Gateway.options(**options).bind(settings, dict(backends), dict(left_out or {}), board)
     serve.run(gateway, name=app, route_prefix=f"/{app}", blocking=False)
     wait_running(app)
 

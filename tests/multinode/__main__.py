@@ -1,0 +1,3 @@
+from tests.multinode.scenario import main
+
+raise SystemExit(main())
