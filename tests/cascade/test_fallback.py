@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -58,27 +59,102 @@ def test_skip_reasons_cost_nothing_and_busy_moves_on() -> None:
     assert chain.attempts[0].elapsed_ms < 1
 
 
-def test_a_hung_step_costs_its_timeout_and_is_cancelled() -> None:
-    cancelled = []
+def test_a_hung_step_costs_its_timeout_and_is_cancelled_before_the_next_step_runs() -> None:
+    events: list[str] = []
 
     async def hang() -> ImageResult:
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
-            cancelled.append(True)
+            events.append("hung step cancelled")
             raise
         return IMAGE
 
-    async def scenario():
-        chain = await run_chain([Step("h", 0.2, _task(hang)), Step("ok", 1, _task(_ok))], time.monotonic() + 10)
-        await asyncio.sleep(0)  # let the cancellation land
-        return chain
+    async def next_step() -> ImageResult:
+        events.append("next step started")
+        return IMAGE
 
-    chain = asyncio.run(scenario())
+    chain = _run([Step("h", 0.2, _task(hang)), Step("ok", 1, _task(next_step))])
     hung = chain.attempts[0]
     assert (hung.outcome, hung.error) == ("timeout", "no answer in 0.2 s")
     assert 200 <= hung.elapsed_ms < 1000
-    assert cancelled == [True]
+    # Seen from inside the chain, not after it: asyncio.run cancels whatever is left when it shuts down.
+    assert events == ["hung step cancelled", "next step started"]
+
+
+class _Remote:
+    """Stands for a DeploymentResponse: awaiting it waits for the far side, and only `cancel()` stops the far side
+    (cancelling whoever awaits it does not). Like Serve's, a cancelled one may end with an error of its own."""
+
+    def __init__(self, error_when_cancelled: bool = False) -> None:
+        self.cancelled = False
+        self._error_when_cancelled = error_when_cancelled
+        self._answer: asyncio.Future[ImageResult] = asyncio.get_running_loop().create_future()
+
+    async def _wait(self) -> ImageResult:
+        try:
+            return await self._answer
+        except asyncio.CancelledError:
+            if self._error_when_cancelled:
+                raise RuntimeError("RequestCancelledError") from None
+            raise
+
+    def __await__(self):
+        return self._wait().__await__()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@pytest.mark.parametrize("error_when_cancelled", [False, True])
+def test_a_timed_out_call_is_cancelled_and_leaves_nothing_behind(error_when_cancelled: bool) -> None:
+    async def scenario() -> tuple[_Remote, list[dict], set[asyncio.Task]]:
+        problems: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        remote = _Remote(error_when_cancelled)
+        steps = [Step("remote", 0.05, lambda: remote), Step("svg", 1, _task(_ok))]
+        chain = await run_chain(steps, time.monotonic() + 5)
+        assert chain.backend == "svg" and chain.attempts[0].outcome == "timeout"
+        await asyncio.sleep(0.05)
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        gc.collect()  # an exception nobody retrieved is reported when its task is collected
+        await asyncio.sleep(0)
+        return remote, problems, left
+
+    remote, problems, left = asyncio.run(scenario())
+    assert remote.cancelled  # the far side is told to stop...
+    assert left == set()  # ...nothing keeps waiting for its answer...
+    assert problems == []  # ...and its late error is nobody's problem
+
+
+def test_a_request_given_up_by_its_caller_cancels_the_step_it_is_waiting_for() -> None:
+    events: list[str] = []
+
+    async def hang() -> ImageResult:
+        events.append("started")
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        return IMAGE
+
+    async def never() -> ImageResult:
+        events.append("next step started")
+        return IMAGE
+
+    async def scenario() -> None:
+        chain = asyncio.ensure_future(
+            run_chain([Step("h", 30, _task(hang)), Step("next", 30, _task(never))], time.monotonic() + 60)
+        )
+        while not events:
+            await asyncio.sleep(0.01)
+        chain.cancel()  # the client went away: the gateway's request task is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await chain
+        assert events == ["started", "cancelled"]  # at once, not when asyncio.run tidies up
+
+    asyncio.run(scenario())
 
 
 def test_each_step_gets_at_most_the_time_left_in_the_request() -> None:
