@@ -59,3 +59,77 @@ def test_a_lost_probe_does_not_keep_the_circuit_half_open_forever() -> None:
     assert breaker.skip_reason() is None  # probe granted, never reported
     clock.now += 10
     assert breaker.skip_reason() is None
+
+
+def test_timeouts_count_as_failures_so_a_hung_backend_opens_its_circuit() -> None:
+    breaker = CircuitBreaker(3, 10, Clock())
+    for _ in range(3):
+        assert breaker.skip_reason() is None
+        breaker.record("timeout")
+    assert breaker.state == "open" and breaker.failures == 3
+
+
+def test_busy_and_skipped_neither_count_nor_reset_the_failures() -> None:
+    breaker = CircuitBreaker(3, 10, Clock())
+    breaker.record("error")
+    breaker.record("error")
+    breaker.record("busy")
+    breaker.record("skipped")
+    assert (breaker.state, breaker.failures) == ("closed", 2)
+    breaker.record("timeout")
+    assert breaker.state == "open"
+
+
+def test_open_says_how_long_until_the_next_probe() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 10, clock)
+    breaker.record("error")
+    breaker.record("error")
+    clock.now += 2.5
+    assert breaker.skip_reason() == "circuit open after 2 consecutive failures (retry in 7.5 s)"
+    clock.now += 7.4
+    assert (
+        breaker.state == "open"
+        and breaker.skip_reason() == "circuit open after 2 consecutive failures (retry in 0.1 s)"
+    )
+
+
+def test_a_failed_probe_opens_the_circuit_for_a_full_cool_down_from_its_failure() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 10, clock)
+    breaker.record("error")
+    clock.now += 10
+    assert breaker.skip_reason() is None  # the probe, at 110
+    clock.now += 4
+    breaker.record("error")  # it fails at 114
+    assert breaker.failures == 2
+    clock.now += 9.9
+    assert breaker.state == "open" and "retry in 0.1 s" in (breaker.skip_reason() or "")
+    clock.now += 0.1
+    assert breaker.state == "half_open" and breaker.skip_reason() is None
+
+
+def test_a_probe_in_flight_holds_others_off_for_one_cool_down() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 10, clock)
+    breaker.record("error")
+    clock.now += 12
+    assert breaker.skip_reason() is None  # the probe, at 112
+    clock.now += 9.9
+    assert breaker.skip_reason() == "circuit open after 1 consecutive failures (probe in flight)"
+    clock.now += 0.1
+    assert breaker.skip_reason() is None  # given up on: another request probes
+    assert breaker.skip_reason() is not None
+
+
+def test_a_success_closes_and_forgets_everything() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 10, clock)
+    breaker.record("error")
+    breaker.record("error")
+    clock.now += 10
+    assert breaker.skip_reason() is None
+    breaker.record("ok")
+    assert (breaker.state, breaker.failures) == ("closed", 0)
+    breaker.record("error")
+    assert breaker.state == "closed"  # counting starts again from zero

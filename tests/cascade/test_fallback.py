@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cascade.errors import BackendBusy, BackendFailed, JobRejected, Refused
-from cascade.fallback import Step, run_chain
+from cascade.fallback import Call, Step, run_chain
 from cascade.types import Attempt, ImageResult
 
 IMAGE = ImageResult(b"png", "image/png", 8, 8, 1, "fake")
@@ -231,3 +231,87 @@ def test_a_start_that_raises_is_an_error_not_a_crash() -> None:
 def test_every_step_failing_gives_no_result_and_all_attempts(n: int) -> None:
     chain = _run([Step(f"s{i}", 1, _task(_raise)) for i in range(n)])
     assert chain.result is None and len(chain.attempts) == n
+
+
+def test_a_handle_refusing_at_submit_time_is_busy_and_the_chain_moves_on() -> None:
+    def full() -> Call:
+        raise BackendBusy("queue full (max_queued_requests=4)")
+
+    chain = _run([Step("gpu", 5, full), Step("cpu", 5, _task(_ok))])
+    assert [(a.backend, a.outcome, a.error) for a in chain.attempts] == [
+        ("gpu", "busy", "queue full (max_queued_requests=4)"),
+        ("cpu", "ok", None),
+    ]
+    assert chain.health == {"gpu": "busy", "cpu": "ok"} and chain.backend == "cpu"
+
+
+class _Ticks:
+    """A clock that moves 0.25 s each time it is read, whatever really happens."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 0.25
+        return self.now - 0.25
+
+
+def test_a_step_reached_exactly_at_the_deadline_is_skipped_and_costs_what_the_clock_says() -> None:
+    async def never() -> ImageResult:
+        raise AssertionError("called after the deadline")
+
+    clock = _Ticks(100.0)
+    chain = asyncio.run(run_chain([Step("gpu", 5, _task(never))], deadline=100.0, clock=clock))
+    assert chain.attempts == (Attempt("gpu", "skipped", "request deadline passed", 250.0),)
+    assert chain.health == {}
+
+
+def test_a_step_gets_the_time_left_when_it_is_less_than_its_timeout() -> None:
+    async def slow() -> ImageResult:
+        await asyncio.sleep(60)
+        return IMAGE
+
+    # Read at 100.0 when the step starts: 0.3 s left of the request, against the step's own 30 s.
+    chain = asyncio.run(run_chain([Step("slow", 30, _task(slow))], deadline=100.3, clock=_Ticks(100.0)))
+    assert chain.attempts == (Attempt("slow", "timeout", "no answer in 0.3 s", 250.0),)
+    assert chain.health == {"slow": "timeout"}
+
+
+def test_a_backend_s_inner_attempts_stand_in_for_it_when_it_serves_too() -> None:
+    inner = (Attempt("remote:fal", "skipped", "no FAL_KEY set", 0.0), Attempt("remote:openai", "ok", None, 900.0))
+    served = ImageResult(b"png", "image/png", 8, 8, 1, "openai:gpt-image-1", attempts=inner)
+
+    async def remote() -> ImageResult:
+        return served
+
+    chain = _run([Step("remote", 5, _task(remote)), Step("svg", 5, _task(_ok))])
+    assert (chain.result, chain.backend, chain.attempts) == (served, "remote", inner)
+
+
+def test_a_refusal_is_not_held_against_the_backend() -> None:
+    async def refuse() -> ImageResult:
+        raise Refused("refused: policy")
+
+    chain = _run([Step("remote", 5, _task(refuse)), Step("svg", 5, _task(_ok))])
+    assert chain.health == {} and chain.backend is None
+    assert [(a.backend, a.outcome, a.error) for a in chain.attempts] == [("remote", "error", "refused: policy")]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (ValueError("bad weights\n  at line 2"), "ValueError: bad weights"),  # first line, with its type
+        (BackendFailed("all providers failed"), "all providers failed"),  # ours speak for themselves
+        (BackendBusy(""), "BackendBusy"),  # never an empty error
+        (KeyError("x"), "KeyError: 'x'"),
+        (RuntimeError("x" * 300), "RuntimeError: " + "x" * 285 + "…"),  # cut to 300 characters
+        (BackendFailed("y" * 300), "y" * 300),  # exactly at the limit: whole
+        (BackendFailed("y" * 301), "y" * 299 + "…"),
+    ],
+)
+def test_errors_are_reported_in_one_short_line(error: Exception, shown: str) -> None:
+    async def fail() -> ImageResult:
+        raise error
+
+    chain = _run([Step("x", 5, _task(fail))])
+    assert chain.attempts[0].error == shown and len(shown) <= 300
