@@ -133,3 +133,37 @@ def test_a_success_closes_and_forgets_everything() -> None:
     assert (breaker.state, breaker.failures) == ("closed", 0)
     breaker.record("error")
     assert breaker.state == "closed"  # counting starts again from zero
+
+
+def test_half_open_lasts_until_a_probe_is_granted_however_late_the_next_request() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 10, clock)
+    breaker.record("error")
+    clock.now += 9.9
+    assert breaker.state == "open"
+    clock.now += 60
+    assert breaker.state == "half_open" and breaker.skip_reason() is None
+    clock.now += 25  # that probe was lost long ago
+    assert breaker.skip_reason() is None
+
+
+def test_a_failure_reported_while_open_restarts_the_cool_down() -> None:
+    # Requests already in flight when the circuit opened may fail later: the backend is no healthier for it.
+    clock = Clock()
+    breaker = CircuitBreaker(2, 10, clock)
+    breaker.record("error")
+    breaker.record("error")  # opens at 100
+    clock.now += 5
+    breaker.record("timeout")  # a call made before it opened, failing at 105
+    clock.now += 6
+    assert breaker.state == "open" and "retry in 4.0 s" in (breaker.skip_reason() or "")
+
+
+def test_only_busy_frees_a_probe_in_flight() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 10, clock)
+    breaker.record("error")
+    clock.now += 10
+    assert breaker.skip_reason() is None
+    breaker.record("skipped")
+    assert "probe in flight" in (breaker.skip_reason() or "")
