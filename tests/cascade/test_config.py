@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 from pydantic import ValidationError
 
@@ -129,3 +131,13 @@ def test_routes_and_gateway_settings_default_to_waiting_local_backends_and_defau
     assert (route.timeout_s, route.cold_start, route.remote) == (5.0, "wait", False)
     settings = GatewaySettings(order=("svg",), routes={"svg": route}, request_timeout_s=10, storage_dir="/tmp/x")
     assert settings.limits == Limits() and settings.circuit == CircuitArgs()
+
+
+def test_what_the_builder_hands_the_gateway_cannot_be_changed_behind_its_back() -> None:
+    route = Route(5.0)
+    settings = GatewaySettings(order=("svg",), routes={"svg": route}, request_timeout_s=10, storage_dir="/tmp/x")
+    for frozen, name in ((route, "timeout_s"), (settings, "request_timeout_s"), (ClusterInfo(1, 8), "gpus")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(frozen, name, 0)
+    with pytest.raises(ValidationError):
+        Limits().max_side = 4096  # type: ignore[misc]
