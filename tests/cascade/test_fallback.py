@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -315,3 +316,10 @@ def test_errors_are_reported_in_one_short_line(error: Exception, shown: str) -> 
 
     chain = _run([Step("x", 5, _task(fail))])
     assert chain.attempts[0].error == shown and len(shown) <= 300
+
+
+def test_steps_and_results_are_frozen_values() -> None:
+    chain = _run([Step("ok", 1, _task(_ok))])
+    for value, name in ((chain, "backend"), (Step("x", 1, _task(_ok)), "timeout_s")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(value, name, None)
