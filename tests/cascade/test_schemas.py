@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from cascade.config import Limits
 from cascade.errors import RequestRejected
@@ -276,3 +277,18 @@ def test_the_response_body_uses_the_documented_names() -> None:
         "attempts": [{"backend": "pillow", "outcome": "ok", "error": None, "elapsed_ms": 14.2}],
         "meta": {},
     }
+
+
+def test_with_several_bad_fields_the_first_in_the_documented_order_is_named() -> None:
+    with pytest.raises(RequestRejected) as err:
+        parse_request({"prompt": 5, "seed": -1, "steps": 0}, LIMITS)
+    assert err.value.field == "prompt"
+    with pytest.raises(RequestRejected) as err:
+        parse_request({"prompt": "p", "steps": 0, "seed": -1}, LIMITS)
+    assert err.value.field == "seed"
+
+
+def test_a_parsed_request_cannot_be_changed_on_its_way_to_the_backends() -> None:
+    request, _, _ = parse_request({"prompt": "p"}, LIMITS)
+    with pytest.raises(ValidationError):
+        request.prompt = "something else"  # type: ignore[misc]
