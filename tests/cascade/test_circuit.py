@@ -13,11 +13,11 @@ class Clock:
 
 def test_opens_after_consecutive_failures_and_a_success_resets_the_count() -> None:
     breaker = CircuitBreaker(3, 10, Clock())
-    for outcome in ("error", "timeout", "ok", "error", "error"):
+    for outcome in ("error", "timeout", "ok", "timeout", "error"):
         assert breaker.skip_reason() is None
         breaker.record(outcome)
     assert breaker.state == "closed"
-    breaker.record("error")
+    breaker.record("timeout")
     assert breaker.state == "open"
     assert "circuit open after 3 consecutive failures" in (breaker.skip_reason() or "")
 

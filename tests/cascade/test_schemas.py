@@ -50,8 +50,6 @@ def test_limits_are_config() -> None:
         ({"prompt": "p", "sise": "64x64"}, "sise"),
         ([1, 2], "body"),
         ({"prompt": "p", "guidance": "3"}, "guidance"),
-        ({"prompt": "lone \ud800 surrogate"}, "prompt"),
-        ({"prompt": "p", "negative_prompt": "\udfff"}, "negative_prompt"),
         ({"prompt": "p", "translate": [0.5]}, "translate.1"),
         ({"prompt": "p", "translate": [0, 1e9]}, "translate.1"),
         ({"prompt": "p", "rotate": float("nan")}, "rotate"),
@@ -157,7 +155,7 @@ def test_a_prompt_of_exactly_the_limit_is_accepted_and_one_more_is_refused_with_
 
 @pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
 def test_a_lone_surrogate_is_refused_with_our_message_in_either_text_field(field: str) -> None:
-    body = {"prompt": "p", field: "lone \ud800 surrogate"}
+    body = {"prompt": "p", field: "lone \udfff surrogate"}
     with pytest.raises(RequestRejected) as err:
         parse_request(body, LIMITS)
     assert str(err.value) == f"{field}: not valid Unicode (holds an unpaired surrogate)"
