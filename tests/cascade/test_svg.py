@@ -124,9 +124,10 @@ def test_without_a_colour_word_the_colours_follow_the_seed() -> None:
 
 
 @pytest.mark.parametrize(("width", "height"), [(400, 300), (64, 2048), (2048, 64), (1, 1)])
-def test_five_faint_circles_lie_within_the_picture(width: int, height: int) -> None:
+@pytest.mark.parametrize(("word", "hue"), [("red", 0.0), ("green", 0.33), ("blue", 0.62)])
+def test_five_faint_circles_lie_within_the_picture(width: int, height: int, word: str, hue: float) -> None:
     for seed in range(6):
-        root = _parse(render_svg(f"red dots {seed}", width, height, seed))
+        root = _parse(render_svg(f"{word} dots {seed}", width, height, seed))
         circles = list(root.iter(f"{NS}circle"))
         assert len(circles) == 5
         radii = []
@@ -139,7 +140,7 @@ def test_five_faint_circles_lie_within_the_picture(width: int, height: int) -> N
             assert circle.get("fill-opacity") == "0.25"
             h, s, v = _hsv(circle.get("fill") or "")
             assert abs(s - 0.35) < 0.01 and v == 1.0
-            assert _hue_distance(h, 0.0) <= 0.126  # pale tints of the base hue (red)
+            assert _hue_distance(h, hue) <= 0.126  # pale tints of the base hue
         if min(width, height) >= 64:
             assert len(set(radii)) > 1
 
@@ -173,3 +174,9 @@ def test_svg_result_keeps_the_job_s_seed_for_the_picture() -> None:
     job = ImageJob(prompt="a red fox", width=120, height=90, seed=42)
     assert svg_result(job).data == render_svg("a red fox", 120, 90, 42)
     assert svg_result(job).data != svg_result(ImageJob(prompt="a red fox", width=120, height=90, seed=43)).data
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 0), (-5, 10), (10, -1)])
+def test_a_size_below_one_pixel_still_gives_a_valid_picture(width: int, height: int) -> None:
+    root = _parse(render_svg("x", width, height, 1))
+    assert (root.get("width"), root.get("height")) == (str(max(1, width)), str(max(1, height)))
