@@ -267,3 +267,15 @@ def test_generation_failed_keeps_its_message_and_fields() -> None:
     failed = GenerationFailed("refused by openai", {"attempts": [1]})
     assert (str(failed), failed.message, failed.fields) == ("refused by openai", "refused by openai", {"attempts": [1]})
     assert GenerationFailed("no image").fields == {}
+
+
+def test_bounds_must_be_named_so_a_minimum_is_never_taken_for_a_maximum() -> None:
+    with pytest.raises(TypeError):
+        optional_int({"steps": 5}, "steps", 1, 50)  # type: ignore[misc]
+
+
+def test_generation_failed_carries_every_field_but_error() -> None:
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        raise GenerationFailed("no image", {"seed": 5, "provider": "fal", "attempts": [], "error": "dropped"})
+
+    assert _run("{}", handle)[:2] == (1, {"error": "no image", "seed": 5, "provider": "fal", "attempts": []})
