@@ -77,6 +77,8 @@ EXCLUDED_OPERATORS = (
 EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # Only "busy" and "skipped" get this far, and "skipped" <= "busy" is false.
     ("cascade/circuit.py", r"ReplaceComparisonOperator_Eq_LtE$", r'elif outcome == "busy":'),
+    # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
+    ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
 )
 
 
@@ -223,6 +225,7 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="module files or folders, e.g. cascade/circuit.py or models/remote")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="modules mutated at the same time (default 1)")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 when a module scores under this %%")
+    parser.add_argument("--report", action="store_true", help="summarise the last run's sessions, run nothing")
     parser.add_argument("--list", action="store_true", help="print each module and its tests, then stop")
     args = parser.parse_args()
     modules = _selected(args.modules)
@@ -231,8 +234,13 @@ def main() -> int:
             print(f"{module}: {' '.join(MODULES[module])}")
         return 0
     SESSIONS.mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(run_module, modules))
+    if args.report:
+        outcomes = [Outcome(module) for module in modules if (SESSIONS / f"{_slug(module)}.sqlite").is_file()]
+        for o in outcomes:
+            _summarise(SESSIONS / f"{_slug(o.module)}.sqlite", o)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            outcomes = list(pool.map(run_module, modules))
     print(
         f"\n{'module':34} {'mutants':>7} {'killed':>6} {'survived':>8} {'equiv.':>6} {'incomp.':>7}"
         f" {'score':>6} {'time':>6}"
