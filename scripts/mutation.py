@@ -77,6 +77,8 @@ EXCLUDED_OPERATORS = (
 EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # Only "busy" and "skipped" get this far, and "skipped" <= "busy" is false.
     ("cascade/circuit.py", r"ReplaceComparisonOperator_Eq_LtE$", r'elif outcome == "busy":'),
+    # loc[1:] -> loc[0:]: loc[0] is always the field's name, a string, which the int filter drops anyway.
+    ("cascade/schemas.py", r"NumberReplacer$", r"for p in loc\[1:\] if isinstance\(p, int\)"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
     ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
 )
