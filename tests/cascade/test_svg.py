@@ -180,3 +180,17 @@ def test_svg_result_keeps_the_job_s_seed_for_the_picture() -> None:
 def test_a_size_below_one_pixel_still_gives_a_valid_picture(width: int, height: int) -> None:
     root = _parse(render_svg("x", width, height, 1))
     assert (root.get("width"), root.get("height")) == (str(max(1, width)), str(max(1, height)))
+
+
+def test_without_a_second_colour_word_the_bottom_is_a_neighbouring_hue_a_little_further_round() -> None:
+    for seed in range(16):
+        for prompt in ("a quiet afternoon", "a blue afternoon"):
+            top, bottom = _gradient(_parse(render_svg(prompt, 64, 64, seed)))
+            ahead = (_hsv(bottom)[0] - _hsv(top)[0]) % 1.0
+            assert 0.07 <= ahead <= 0.34, (prompt, seed, ahead)
+
+
+def test_the_circles_are_tinted_differently() -> None:
+    for seed in range(8):
+        fills = {c.get("fill") for c in _parse(render_svg("blue", 300, 200, seed)).iter(f"{NS}circle")}
+        assert len(fills) > 1
