@@ -81,6 +81,19 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("cascade/circuit.py", r"ReplaceComparisonOperator_Eq_LtE$", r'elif outcome == "busy":'),
     # loc[1:] -> loc[0:]: loc[0] is always the field's name, a string, which the int filter drops anyway.
     ("cascade/schemas.py", r"NumberReplacer$", r"^1 -> 0 \| .*for p in loc\[1:\] if isinstance\(p, int\)"),
+    # pydantic makes a field validator a class method whether or not it is decorated as one.
+    ("cascade/schemas.py", r"RemoveDecorator$", r"\| @classmethod$"),
+    # A hue is only ever used modulo 1 (`_hex` takes h % 1.0): a hue constant moved by +-1, or the accent's own
+    # `% 1.0` made `+ - * /` 1.0, or its 0.08 moved by +-1, gives the very same colours.
+    ("cascade/svg.py", r"NumberReplacer$", r'^-?[\d.]+ -> -?[\d.]+ \| "[a-z]+": [\d.]+,'),
+    ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_", r"accent = hues\[1\] if len\(hues\) > 1 else"),
+    ("cascade/svg.py", r"NumberReplacer$", r"^0\.08 -> (1\.08|-0\.92) \| accent = "),
+    # Not equivalent byte for byte, but nothing a user can rely on: which byte of the prompt's SHA-256 feeds which
+    # pseudo-random choice. The mutant draws another, equally valid picture for the seed; no release promises which
+    # picture a seed gives, only that it gives the same one every time (tested).
+    ("cascade/svg.py", r"NumberReplacer$", r"^2 -> 1 \| b = digest\[2 \+ i \* 4 : 6 \+ i \* 4\]"),
+    ("cascade/svg.py", r"NumberReplacer$", r"^0 -> -1 \| cx, cy = b\[0\] / 255\.0 \* width"),
+    ("cascade/svg.py", r"NumberReplacer$", r"^3 -> 2 \| colour = _hex\(base \+ \(b\[3\] - 128\)"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
     ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
 )
