@@ -92,6 +92,7 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # pseudo-random choice. The mutant draws another, equally valid picture for the seed; no release promises which
     # picture a seed gives, only that it gives the same one every time (tested).
     ("cascade/svg.py", r"NumberReplacer$", r"^2 -> 1 \| b = digest\[2 \+ i \* 4 : 6 \+ i \* 4\]"),
+    ("cascade/svg.py", r"NumberReplacer$", r"^1 -> 2 \| accent = .* digest\[1\] / 255\.0"),
     ("cascade/svg.py", r"NumberReplacer$", r"^0 -> -1 \| cx, cy = b\[0\] / 255\.0 \* width"),
     ("cascade/svg.py", r"NumberReplacer$", r"^3 -> 2 \| colour = _hex\(base \+ \(b\[3\] - 128\)"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
