@@ -88,6 +88,8 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("cascade/svg.py", r"NumberReplacer$", r'^-?[\d.]+ -> -?[\d.]+ \| "[a-z]+": [\d.]+,'),
     ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_", r"accent = hues\[1\] if len\(hues\) > 1 else"),
     ("cascade/svg.py", r"NumberReplacer$", r"^0\.08 -> (1\.08|-0\.92) \| accent = "),
+    # `h % 1.0` -> `h + 1.0` in `_hex`: colorsys.hsv_to_rgb repeats every 1.0 for h >= 0, and no hue here is below -1.
+    ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_Add$", r"colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
     # Not equivalent byte for byte, but nothing a user can rely on: which byte of the prompt's SHA-256 feeds which
     # pseudo-random choice. The mutant draws another, equally valid picture for the seed; no release promises which
     # picture a seed gives, only that it gives the same one every time (tested).
