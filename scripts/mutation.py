@@ -135,10 +135,14 @@ def _copy_tree(dest: Path) -> None:
             shutil.copy2(source, dest / rel)
 
 
+def _test_command(tests: tuple[str, ...]) -> str:
+    # -x: one failing test is enough to call the mutant killed. -B keeps a stale .pyc of an earlier mutant (same
+    # size, same second) from being imported instead of the next one.
+    return f"{PYTHON} -B -m pytest -x -q -p no:cacheprovider --no-header -o addopts= {' '.join(tests)}"
+
+
 def _config(module: str, tests: tuple[str, ...], timeout_s: float) -> str:
-    # -x: one failing test is enough to call the mutant killed. PYTHONDONTWRITEBYTECODE keeps stale .pyc of an
-    # earlier mutant (same size, same second) from being imported instead of the next one.
-    command = f"{PYTHON} -B -m pytest -x -q -p no:cacheprovider --no-header -o addopts= {' '.join(tests)}"
+    command = _test_command(tests)
     excluded = ", ".join(json.dumps(pattern) for pattern in EXCLUDED_OPERATORS)
     return (
         "[cosmic-ray]\n"
@@ -212,6 +216,40 @@ def _change(mutation: dict, line: str) -> str:
     return f"{token} -> {value + (1 if mutation['occurrence'] % 2 == 0 else -1)}"
 
 
+def recheck_survivors(module: str) -> Outcome:
+    """Test again only the last run's survivors, against the tests as they are now (seconds, not minutes)."""
+    from cosmic_ray.mutating import mutate_and_test
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    outcome = Outcome(module)
+    started = time.monotonic()
+    session = SESSIONS / f"{_slug(module)}.sqlite"
+    tests = MODULES[module]
+    here = Path.cwd()
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="cascade-mutation-") as tmp,
+            use_db(str(session), WorkDB.Mode.open) as db,
+        ):
+            work = Path(tmp)
+            _copy_tree(work)
+            timeout_s = max(30.0, 5 * _baseline_seconds(tests, work))
+            command = _test_command(tests)
+            os.chdir(work)  # cosmic-ray mutates the module path relative to the current folder
+            try:
+                for item, result in db.completed_work_items:
+                    if result.test_outcome == TestOutcome.SURVIVED:
+                        db.set_result(item.job_id, mutate_and_test(item.mutations, command, timeout_s))
+            finally:
+                os.chdir(here)
+        _summarise(session, outcome)
+    except RuntimeError as exc:
+        outcome.error = str(exc)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
 def _summarise(session: Path, outcome: Outcome) -> None:
     dump = subprocess.run([_tool("cosmic-ray"), "dump", str(session)], capture_output=True, text=True, check=True)
     source = (ROOT / outcome.module).read_text().splitlines()
@@ -258,6 +296,9 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="module files or folders, e.g. cascade/circuit.py or models/remote")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="modules mutated at the same time (default 1)")
     parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 when a module scores under this %%")
+    parser.add_argument(
+        "--survivors", action="store_true", help="test the last run's survivors again (after adding tests)"
+    )
     parser.add_argument("--report", action="store_true", help="summarise the last run's sessions, run nothing")
     parser.add_argument("--list", action="store_true", help="print each module and its tests, then stop")
     args = parser.parse_args()
@@ -267,7 +308,9 @@ def main() -> int:
             print(f"{module}: {' '.join(MODULES[module])}")
         return 0
     SESSIONS.mkdir(exist_ok=True)
-    if args.report:
+    if args.survivors:
+        outcomes = [recheck_survivors(m) for m in modules if (SESSIONS / f"{_slug(m)}.sqlite").is_file()]
+    elif args.report:
         outcomes = [Outcome(module) for module in modules if (SESSIONS / f"{_slug(module)}.sqlite").is_file()]
         for o in outcomes:
             _summarise(SESSIONS / f"{_slug(o.module)}.sqlite", o)
