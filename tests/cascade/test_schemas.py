@@ -248,8 +248,8 @@ def test_body_errors_say_what_is_wrong() -> None:
     assert str(err.value).startswith("body: not valid JSON (")
 
 
-def test_the_response_body_uses_the_documented_names() -> None:
-    response = GenerateResponse(
+def _response() -> GenerateResponse:
+    return GenerateResponse(
         data_uri="data:image/png;base64,AA==",
         content="/generated/x.png",
         saved="/generated/x.png",
@@ -261,7 +261,10 @@ def test_the_response_body_uses_the_documented_names() -> None:
         request_id="r1",
         attempts=[AttemptModel.of(Attempt("pillow", "ok", None, 14.2))],
     )
-    assert response.to_json() == {
+
+
+def test_the_response_body_uses_the_documented_names() -> None:
+    assert _response().to_json() == {
         "dataUri": "data:image/png;base64,AA==",
         "content": "/generated/x.png",
         "saved": "/generated/x.png",
@@ -290,3 +293,8 @@ def test_a_parsed_request_cannot_be_changed_on_its_way_to_the_backends() -> None
     request, _, _ = parse_request({"prompt": "p"}, LIMITS)
     with pytest.raises(ValidationError):
         request.prompt = "something else"  # type: ignore[misc]
+
+
+def test_a_response_handed_to_a_python_caller_is_a_frozen_value() -> None:
+    with pytest.raises(ValidationError):
+        _response().seed = 2  # type: ignore[misc]
