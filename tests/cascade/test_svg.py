@@ -194,3 +194,13 @@ def test_the_circles_are_tinted_differently() -> None:
     for seed in range(8):
         fills = {c.get("fill") for c in _parse(render_svg("blue", 300, 200, seed)).iter(f"{NS}circle")}
         assert len(fills) > 1
+
+
+def test_the_circles_are_scattered_over_the_whole_picture() -> None:
+    centres = [
+        (float(c.get("cx") or "nan") / 300, float(c.get("cy") or "nan") / 200)
+        for seed in range(8)
+        for c in _parse(render_svg("a quiet afternoon", 300, 200, seed)).iter(f"{NS}circle")
+    ]
+    for axis in (0, 1):
+        assert any(c[axis] < 0.5 for c in centres) and any(c[axis] > 0.5 for c in centres)
