@@ -87,16 +87,11 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # `% 1.0` made `+ - * /` 1.0, or its 0.08 moved by +-1, gives the very same colours.
     ("cascade/svg.py", r"NumberReplacer$", r'^-?[\d.]+ -> -?[\d.]+ \| "[a-z]+": [\d.]+,'),
     ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_", r"accent = hues\[1\] if len\(hues\) > 1 else"),
-    ("cascade/svg.py", r"NumberReplacer$", r"^0\.08 -> (1\.08|-0\.92) \| accent = "),
-    # `h % 1.0` -> `h + 1.0` in `_hex`: colorsys.hsv_to_rgb repeats every 1.0 for h >= 0, and no hue here is below -1.
+    ("cascade/svg.py", r"NumberReplacer$", r"^(0\.08 -> (1\.08|-0\.92)|1\.0 -> 2\.0) \| accent = "),
+    # `h % 1.0` -> `h + 1.0` or `h % 2.0` in `_hex`: colorsys.hsv_to_rgb repeats every 1.0 for h >= 0, and no hue
+    # here is below -0.125.
     ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_Add$", r"colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
-    # Not equivalent byte for byte, but nothing a user can rely on: which byte of the prompt's SHA-256 feeds which
-    # pseudo-random choice. The mutant draws another, equally valid picture for the seed; no release promises which
-    # picture a seed gives, only that it gives the same one every time (tested).
-    ("cascade/svg.py", r"NumberReplacer$", r"^2 -> 1 \| b = digest\[2 \+ i \* 4 : 6 \+ i \* 4\]"),
-    ("cascade/svg.py", r"NumberReplacer$", r"^1 -> 2 \| accent = .* digest\[1\] / 255\.0"),
-    ("cascade/svg.py", r"NumberReplacer$", r"^0 -> -1 \| cx, cy = b\[0\] / 255\.0 \* width"),
-    ("cascade/svg.py", r"NumberReplacer$", r"^3 -> 2 \| colour = _hex\(base \+ \(b\[3\] - 128\)"),
+    ("cascade/svg.py", r"NumberReplacer$", r"^1\.0 -> 2\.0 \| r, g, b = colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
     ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
 )
