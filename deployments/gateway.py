@@ -40,18 +40,27 @@ async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
     return JSONResponse(body, status_code=http_status(exc))
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front)."""
+async def _read_capped(request: Request, limit: int, deadline_s: float) -> bytes:
+    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front), or when it has
+    not all arrived within `deadline_s` (408)."""
     too_big = RequestRejected("body", f"over {limit} bytes", 413)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), deadline_s)
+    except asyncio.TimeoutError:
+        raise RequestRejected("body", f"not received within {deadline_s:g} s", 408) from None
     return b"".join(chunks)
 
 
@@ -95,7 +104,8 @@ class Gateway:
 
     @api.post("/api/generate/image")
     async def http_generate(self, request: Request) -> JSONResponse:
-        raw = await _read_capped(request, self.settings.limits.max_body_bytes)
+        limits = self.settings.limits
+        raw = await _read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
         return JSONResponse((await self.generate(body)).to_json())
 
@@ -110,7 +120,8 @@ class Gateway:
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
         await self.replicas.fresh()
-        jobs = await self._jobs_in_flight()
+        jobs = await self._from_board("jobs")
+        described = await self._from_board("replicas")
         backends: dict[str, Any] = {}
         for name in self.settings.order:
             route = self.settings.routes.get(name)
@@ -122,17 +133,23 @@ class Gateway:
                 entry["circuit"] = self.breakers[name].state
                 entry["consecutive_failures"] = self.breakers[name].failures
                 entry["jobs"] = [job for job in jobs if job.get("backend") == name]
+                # What replicas post about themselves (Qwen-Image: memory plan, measured speed), if anything.
+                if about := [info for info in described if info.get("backend") == name]:
+                    entry["replica_info"] = about
+                if failure := self.replicas.failure(name):
+                    entry["failure"] = failure
             if route is not None:
                 entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
+                entry["domain"] = None if route.domain is None else route.domain.name
             backends[name] = entry
         storage = {"path": str(self.store.root), "writable": self.store.writable()}
         return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
 
-    async def _jobs_in_flight(self) -> list[dict[str, Any]]:
+    async def _from_board(self, method: str) -> list[dict[str, Any]]:
         if self.board is None:
             return []
         try:
-            return await asyncio.wait_for(self.board.jobs.remote(), 2.0)
+            return await asyncio.wait_for(getattr(self.board, method).remote(), 2.0)
         except Exception:  # health must answer even when the board does not
             logger.warning("progress board did not answer", exc_info=True)
             return []
@@ -153,7 +170,7 @@ class Gateway:
             deadline=time.time() + self.settings.request_timeout_s,
             request_id=request_id(),
         )
-        steps = [self._step(name, job, request.local) for name in names]
+        steps = [self._step(name, job, request.local, forced=request.backend is not None) for name in names]
         chain = await run_chain(steps, started + self.settings.request_timeout_s)
         self._account(chain)
         if chain.refused is not None:
@@ -175,7 +192,7 @@ class Gateway:
             raise RequestRejected("backend", f"{request.backend} is remote but the request says local: true")
         return (request.backend,)
 
-    def _step(self, name: str, job: ImageJob, local: bool) -> Step:
+    def _step(self, name: str, job: ImageJob, local: bool, forced: bool = False) -> Step:
         if name == "svg":
             return Step(name, 5.0, lambda: _done(svg_result(job)), instant=True)
         route = self.settings.routes[name]
@@ -183,10 +200,16 @@ class Gateway:
             return _skip(name, f"not deployed: {self.left_out[name]}")
         if local and route.remote:
             return _skip(name, "local request: remote backends are not called")
+        off_domain = None if forced or route.domain is None else route.domain.skip_reason(job.prompt)
+        if off_domain is not None:
+            return _skip(name, off_domain)
         handle = self.backends[name]
         return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))
 
     def _skip_reason(self, name: str) -> str | None:
+        failure = self.replicas.failure(name)
+        if failure is not None and not (self.replicas.states(name) or {}).get("RUNNING"):
+            return f"deployment failed: {failure}"  # waiting would only run into the timeout
         if self.settings.routes[name].cold_start == "skip":
             states = self.replicas.states(name)
             if states is not None and states.get("RUNNING", 0) == 0:

@@ -19,6 +19,7 @@ STALE_S = 120.0
 class ProgressBoard:
     def __init__(self) -> None:
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._replicas: dict[str, dict[str, Any]] = {}
 
     async def post(self, key: str, entry: dict[str, Any] | None) -> None:
         """Set a job's entry (`None` ends it)."""
@@ -31,3 +32,12 @@ class ProgressBoard:
         now = time.time()
         self._jobs = {k: v for k, v in self._jobs.items() if now - v["updated_at"] < STALE_S}
         return list(self._jobs.values())
+
+    async def describe(self, replica: str, info: dict[str, Any]) -> None:
+        """A replica's standing facts (its memory plan, measured speed), reposted on every health check."""
+        self._replicas[replica] = {**info, "updated_at": time.time()}
+
+    async def replicas(self) -> list[dict[str, Any]]:
+        now = time.time()
+        self._replicas = {k: v for k, v in self._replicas.items() if now - v["updated_at"] < STALE_S}
+        return list(self._replicas.values())

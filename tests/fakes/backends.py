@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Route
+from cascade.config import CircuitArgs, GatewaySettings, Limits, Route
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -26,6 +26,7 @@ def run_gateway(
     board: Any = None,
     request_timeout_s: float = 30.0,
     circuit: CircuitArgs | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg."""
     from deployments.gateway import Gateway
@@ -36,6 +37,7 @@ def run_gateway(
         request_timeout_s=request_timeout_s,
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
+        limits=limits or Limits(),
     )
     gateway = Gateway.options(name="gateway").bind(settings, dict(backends), dict(left_out or {}), board)
     serve.run(gateway, name=app, route_prefix=f"/{app}", blocking=False)
