@@ -91,7 +91,8 @@ def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tup
         raise RequestRejected("output_compression", "applies to output_format jpeg or webp only")
     if request.output_format is not None and request.backend == "svg":
         raise RequestRejected("output_format", "the svg backend draws SVG only: leave output_format out")
-    width, height = parse_size(request.size or limits.default_size, limits)
+    # An empty size is a bad size, not a missing one.
+    width, height = parse_size(limits.default_size if request.size is None else request.size, limits)
     return request, width, height
 
 
