@@ -28,6 +28,18 @@ class NotFound(CascadeError):
     status = 404
 
 
+class Conflict(CascadeError):
+    """The request does not fit the resource's state (cancelling a job that already ended)."""
+
+    status = 409
+
+
+class Unavailable(CascadeError):
+    """The service cannot take this now (no job board, too many jobs); the caller may retry later."""
+
+    status = 503
+
+
 class BackendBusy(CascadeError):
     """The backend has no room now (its queue is full); the chain moves on at once."""
 

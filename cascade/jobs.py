@@ -19,6 +19,7 @@ from cascade.schemas import AttemptModel, GenerateResponse
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "lost"]
 TERMINAL: frozenset[str] = frozenset({"done", "failed", "cancelled", "lost"})
+EVENT_TYPES = ("queued", "started", "attempt_started", "progress", "attempt_ended", "cancelling", *sorted(TERMINAL))
 
 
 @dataclass(frozen=True)
