@@ -249,6 +249,13 @@ class OpenAIError(BaseModel):
 class OpenAIErrorBody(BaseModel):
     error: OpenAIError
 
+    def to_json(self) -> dict[str, Any]:
+        """OpenAI's four keys always (null where they mean nothing), ours only when they carry something."""
+        body = self.model_dump(mode="json")
+        if body["error"]["attempts"] is None:
+            del body["error"]["attempts"]
+        return body
+
 
 _TYPE = {401: "invalid_request_error", 403: "permission_error", 429: "rate_limit_error", 503: "server_error"}
 _CODE = {
