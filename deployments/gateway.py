@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,45 +15,46 @@ from fastapi.responses import FileResponse, JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from cascade import openapi
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
 from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, NotFound, RequestRejected, http_status
-from cascade.fallback import ChainResult, Step, run_chain
+from cascade.fallback import ChainResult, ChainWatcher, Step, run_chain
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
 from cascade.storage import ImageStore
 from cascade.svg import svg_result
 from cascade.types import ImageJob, ImageResult
+from deployments.job_runner import JobRunner
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
+from deployments.routes import docs, jobs, openai, read_capped
 from models.datauri import encode_data_uri
+from models.imaging import encode_as
 from models.seeds import stable_seed
 
 logger = logging.getLogger("ray.serve")
-api = FastAPI(title="Cascade", description="Image generation with an ordered, observable fallback.")
+# /openapi.json and /docs come from deployments.routes.docs: the schemas there carry this deployment's limits.
+api = FastAPI(
+    title="Cascade",
+    description="Image generation with an ordered, observable fallback.",
+    openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
+)
+openai.install(api)
+api.include_router(jobs.router)
+api.include_router(docs.router)
 
 
 @api.exception_handler(CascadeError)
-async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
+async def _cascade_error(request: Request, exc: CascadeError) -> JSONResponse:
+    if openai.is_openai(request):
+        return openai.error_response(exc)
     body: dict[str, Any] = {"error": str(exc), "request_id": request_id()}
     if isinstance(exc, RequestRejected):
         body["field"] = exc.field
     if isinstance(exc, AllBackendsFailed | BackendFailed):
         body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
     return JSONResponse(body, status_code=http_status(exc))
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front)."""
-    too_big = RequestRejected("body", f"over {limit} bytes", 413)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _done(result: ImageResult) -> asyncio.Future[ImageResult]:
@@ -69,6 +71,13 @@ def _skip(name: str, reason: str) -> Step:
 
 async def _never() -> ImageResult:
     raise RuntimeError("a skipped step is never called")
+
+
+def _encoded(result: ImageResult, fmt: str, quality: int | None) -> ImageResult:
+    data, mime = encode_as(result.data, fmt, quality)
+    if mime == result.mime:
+        return result
+    return replace(result, data=data, mime=mime, meta={**result.meta, "encoded_from": result.mime})
 
 
 # Module-level helpers stay above the class: Serve serialises the decorated class when it is defined.
@@ -90,16 +99,32 @@ class Gateway:
         self.replicas = ReplicaWatch(serve.get_replica_context().app_name)
         self.metrics = GatewayMetrics()
         self._waking: dict[str, asyncio.Future[Any]] = {}
+        context = serve.get_replica_context()
+        # Jobs run as calls to this deployment's own `run_job`, made through its handle (see job_runner).
+        self.runner = (
+            None
+            if board is None
+            else JobRunner(
+                board,
+                context.replica_id.unique_id,
+                lambda: serve.get_deployment_handle(context.deployment, context.app_name),
+            )
+        )
 
     # --- HTTP -------------------------------------------------------------------------------------------------
 
-    @api.post("/api/generate/image")
+    @api.post("/api/generate/image", **openapi.GENERATE_IMAGE)
     async def http_generate(self, request: Request) -> JSONResponse:
-        raw = await _read_capped(request, self.settings.limits.max_body_bytes)
-        body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
-        return JSONResponse((await self.generate(body)).to_json())
+        # A client that hangs up cancels this handler (Serve's proxy cancels the request), and with it the backend
+        # call in flight (run_chain cancels its downstream call when it is cancelled itself).
+        return JSONResponse((await self.generate(await self.read_json(request))).to_json())
 
-    @api.get("/generated/{name}")
+    async def read_json(self, request: Request) -> Any:
+        """The request's JSON body: size-capped, content type checked, parsed (400/413/415 otherwise)."""
+        raw = await read_capped(request, self.settings.limits.max_body_bytes)
+        return decode_body(raw, request.headers.get("content-type"), self.settings.limits)
+
+    @api.get("/generated/{name}", **openapi.GENERATED)
     async def generated(self, name: str) -> FileResponse:
         try:
             path, mime = self.store.open(name)
@@ -139,7 +164,27 @@ class Gateway:
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 
-    async def generate(self, body: ImageRequest | Mapping[str, Any]) -> GenerateResponse:
+    def check(self, body: ImageRequest | Mapping[str, Any]) -> ImageRequest:
+        """The validated request, or the RequestRejected that `generate` would raise for it."""
+        request, _, _ = parse_request(body, self.settings.limits)
+        self._plan(request)
+        return request
+
+    def models(self) -> dict[str, str | None]:
+        """What can serve, by OpenAI model id: `cascade` (the whole chain) and each deployed backend."""
+        deployed = [name for name in self.settings.order if name == "svg" or name in self.backends]
+        return {"cascade": None, **{name: name for name in deployed}}
+
+    async def run_job(self, job_id: str, request: ImageRequest) -> None:
+        """A job's run, called through this deployment's handle by the replica that took POST /api/jobs."""
+        if self.runner is not None:
+            await self.runner.run(job_id, request, self.generate)
+
+    async def generate(
+        self, body: ImageRequest | Mapping[str, Any], watcher: ChainWatcher | None = None, tag: str | None = None
+    ) -> GenerateResponse:
+        """`watcher` hears each attempt as it happens; `tag` (a job's id) replaces the request id towards the
+        backends, so that their progress posts name the job."""
         request, width, height = parse_request(body, self.settings.limits)
         names = self._plan(request)
         await self.replicas.loaded()
@@ -151,17 +196,20 @@ class Gateway:
             seed=request.seed if request.seed is not None else stable_seed(request.prompt),
             options=request.options(),
             deadline=time.time() + self.settings.request_timeout_s,
-            request_id=request_id(),
+            request_id=tag or request_id(),
         )
-        steps = [self._step(name, job, request.local) for name in names]
-        chain = await run_chain(steps, started + self.settings.request_timeout_s)
+        steps = [self._step(name, job, request) for name in names]
+        chain = await run_chain(steps, started + self.settings.request_timeout_s, watcher=watcher)
         self._account(chain)
         if chain.refused is not None:
             raise chain.refused
         if chain.result is None:
             raise AllBackendsFailed(chain.attempts)
         # Encoding and writing a multi-megabyte image would stall every other request on this replica's loop.
-        return await asyncio.to_thread(self._answer, request, job, chain.result, chain)
+        result = chain.result
+        if request.output_format is not None:
+            result = await asyncio.to_thread(_encoded, result, request.output_format, request.output_compression)
+        return await asyncio.to_thread(self._answer, request, job, result, chain)
 
     # --- the chain ----------------------------------------------------------------------------------------------
 
@@ -175,13 +223,15 @@ class Gateway:
             raise RequestRejected("backend", f"{request.backend} is remote but the request says local: true")
         return (request.backend,)
 
-    def _step(self, name: str, job: ImageJob, local: bool) -> Step:
+    def _step(self, name: str, job: ImageJob, request: ImageRequest) -> Step:
         if name == "svg":
+            if request.output_format is not None:
+                return _skip(name, f"draws SVG, and the request asks for {request.output_format}")
             return Step(name, 5.0, lambda: _done(svg_result(job)), instant=True)
         route = self.settings.routes[name]
         if name in self.left_out:
             return _skip(name, f"not deployed: {self.left_out[name]}")
-        if local and route.remote:
+        if request.local and route.remote:
             return _skip(name, "local request: remote backends are not called")
         handle = self.backends[name]
         return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))

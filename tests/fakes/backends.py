@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Route
+from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Route
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -26,9 +26,15 @@ def run_gateway(
     board: Any = None,
     request_timeout_s: float = 30.0,
     circuit: CircuitArgs | None = None,
+    jobs: JobArgs | None = None,
+    public_base_url: str | None = None,
+    replicas: int = 1,
 ) -> None:
-    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg."""
+    """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
+
+    A progress board (which holds the jobs) is made unless one is given."""
     from deployments.gateway import Gateway
+    from deployments.progress import ProgressBoard
 
     settings = GatewaySettings(
         order=(*routes, "svg"),
@@ -36,8 +42,14 @@ def run_gateway(
         request_timeout_s=request_timeout_s,
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
+        jobs=jobs or JobArgs(),
+        public_base_url=public_base_url,
     )
-    gateway = Gateway.options(name="gateway").bind(settings, dict(backends), dict(left_out or {}), board)
+    if board is None:
+        board = ProgressBoard.options(name="progress").bind(settings.jobs)
+    gateway = Gateway.options(name="gateway", num_replicas=replicas).bind(
+        settings, dict(backends), dict(left_out or {}), board
+    )
     serve.run(gateway, name=app, route_prefix=f"/{app}", blocking=False)
     wait_running(app)
 
