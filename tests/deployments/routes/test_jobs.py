@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from ray import serve
 
 from cascade.config import JobArgs, Route
 from tests.fakes.backends import Fake, run_gateway, wait_running
+from tests.fakes.sse import job_events, sse_fields
 
 APP = "jobs"
 LEASE_S = 2.0
@@ -63,31 +63,10 @@ def _until(url: str, job_id: str, statuses: set[str], timeout_s: float = 30) -> 
     return job
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, str]]]:
-    """("event", fields) per dispatched event and ("comment", {}) per comment line, as an EventSource parses."""
-    fields: dict[str, str] = {}
-    for line in lines:
-        if line.startswith(":"):
-            yield "comment", {}
-        elif not line:
-            if "data" in fields:
-                yield "event", fields
-            fields = {}
-        else:
-            key, _, value = line.partition(":")
-            fields[key] = value.removeprefix(" ")
-
-
 def _stream(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    import json
-
     with httpx.stream("GET", f"{url}/api/jobs/{job_id}/events", headers=headers, timeout=30) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        return [
-            {"id": int(f["id"]), "event": f["event"], **json.loads(f["data"])}
-            for kind, f in _events(r.iter_lines())
-            if kind == "event"
-        ]
+        return list(job_events(r.iter_lines()))
 
 
 def test_a_job_runs_to_done_and_keeps_its_result(jobs) -> None:
@@ -138,11 +117,11 @@ def test_a_failed_job_says_why_with_every_attempt(jobs) -> None:
 def test_delete_stops_the_backend_at_work_and_the_stream_says_so_live(jobs) -> None:
     url, journals = jobs
     job = _submit(url, {"prompt": "hangs", "size": "64x64", "backend": "hanger"})
-    seen: list[tuple[str, dict[str, str]]] = []
+    seen: list[dict[str, str]] = []
 
     def watch() -> None:
         with httpx.stream("GET", f"{url}/api/jobs/{job['id']}/events", timeout=60) as r:
-            seen.extend(_events(r.iter_lines()))
+            seen.extend(sse_fields(r.iter_lines()))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -160,7 +139,7 @@ def test_delete_stops_the_backend_at_work_and_the_stream_says_so_live(jobs) -> N
     assert cancelled["status"] == "cancelled" and cancelled["error"] == "cancelled by the client"
     watcher.join(timeout=30)
     assert not watcher.is_alive()  # the stream ended with the job
-    kinds = [f.get("event", "comment") if kind == "event" else "comment" for kind, f in seen]
+    kinds = [f.get("event", "comment") for f in seen]
     assert kinds[:3] == ["queued", "started", "attempt_started"]
     assert kinds[-2:] == ["cancelling", "cancelled"]
     assert kinds.count("comment") >= 2  # keep-alives while the backend hung
