@@ -1,8 +1,9 @@
-"""Jobs: one record per submitted generation, its events in order, and leases that end a dead owner's jobs `lost`.
+"""Jobs: one record per submitted generation, its events in order, and leases that end an abandoned job `lost`.
 
 Ray-free and single-threaded: the progress board deployment holds one JobTable for every gateway replica.
-An owner is the gateway replica answerable for a job: the one that queued it, then the one that runs it. Owners
-heartbeat; one silent for `lease_s` has died (or lost touch), and its unfinished jobs end `lost`.
+A job's owner is the gateway replica that acts on it: the one that queued it, then the one that runs it; a cancel
+goes to the owner. Each replica's heartbeat lists the jobs it holds (queued or running) and so renews their lease;
+an unfinished job no live replica has listed for `lease_s` was abandoned (its replicas died), and ends `lost`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class _Job:
     owner: str
     request: dict[str, Any]
     created_at: float
+    renewed_at: float
     status: JobStatus = "queued"
     started_at: float | None = None
     ended_at: float | None = None
@@ -53,7 +55,6 @@ class JobTable:
         # Past max_jobs, finished jobs are forgotten oldest first; unfinished ones are never dropped (refused).
         self.settings, self._clock = settings or JobArgs(), clock
         self._jobs: dict[str, _Job] = {}  # in creation order: the oldest are forgotten first
-        self._seen: dict[str, float] = {}  # owner -> its last heartbeat
         self._stop: dict[str, set[str]] = {}  # owner -> jobs it must stop
 
     # --- the job's life ---------------------------------------------------------------------------------------
@@ -66,8 +67,7 @@ class JobTable:
             raise ValueError(f"job {job_id} exists")
         if len(self._jobs) >= self.settings.max_jobs:
             return None
-        self._seen[owner] = now
-        job = self._jobs[job_id] = _Job(job_id, owner, dict(request), now)
+        job = self._jobs[job_id] = _Job(job_id, owner, dict(request), now, now)
         self._emit(job, "queued", {"status": "queued"})
         return self.view(job_id)
 
@@ -77,8 +77,7 @@ class JobTable:
         if job is None:
             return False
         now = self._clock()
-        job.owner, job.status, job.started_at = owner, "running", now
-        self._seen[owner] = now
+        job.owner, job.status, job.started_at, job.renewed_at = owner, "running", now, now
         self._emit(job, "started", {"status": "running"})
         return True
 
@@ -148,8 +147,12 @@ class JobTable:
     # --- owners -----------------------------------------------------------------------------------------------
 
     def heartbeat(self, owner: str, job_ids: list[str]) -> list[str]:
-        """Renew `owner`'s lease; the jobs among `job_ids` (and any it owns) that it must stop now."""
-        self._seen[owner] = self._clock()
+        """Renew the leases of the jobs `owner` holds; those among them (and any it owns) that it must stop now."""
+        now = self._clock()
+        for job_id in job_ids:
+            job = self._live(job_id)
+            if job is not None:
+                job.renewed_at = now
         stop = self._stop.pop(owner, set())
         # Ended without the owner's word (lost to a lapsed lease, cancelled while queued) or forgotten entirely.
         stop.update(j for j in job_ids if j not in self._jobs or self._jobs[j].status in TERMINAL)
@@ -159,17 +162,15 @@ class JobTable:
         return bool(self._stop.get(owner))
 
     def expire(self) -> bool:
-        """End the jobs of owners whose lease lapsed, forget old finished jobs; True when anything changed."""
+        """End the jobs whose lease lapsed, forget old finished jobs; True when anything changed."""
         now = self._clock()
-        dead = {owner for owner, seen in self._seen.items() if now - seen > self.settings.lease_s}
         changed = False
         for job in list(self._jobs.values()):
-            if job.owner in dead and job.status not in TERMINAL:
-                why = f"its gateway replica stopped answering (no heartbeat for {self.settings.lease_s:g} s)"
+            if job.status not in TERMINAL and now - job.renewed_at > self.settings.lease_s:
+                why = f"no gateway replica holds it any more (no heartbeat for {self.settings.lease_s:g} s)"
                 changed |= self.finish(job.id, "lost", error=why)
-        for owner in dead:
-            del self._seen[owner]
-            self._stop.pop(owner, None)
+        held = {job.owner for job in self._jobs.values() if job.status not in TERMINAL}
+        self._stop = {owner: jobs for owner, jobs in self._stop.items() if owner in held}
         return self._forget(now) or changed
 
     # --- reading ----------------------------------------------------------------------------------------------

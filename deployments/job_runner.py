@@ -3,8 +3,8 @@
 A job runs as a call to the gateway's own `run_job` through its deployment handle, not as a loose task: Serve
 counts it as an ongoing request (autoscaling sees it, a replica shutting down waits for it), routes it to the
 least loaded gateway replica, and queues it while every replica is full (the job is then `queued`).
-The replica that queued it awaits that call and reports `lost` at once if the runner dies; both heartbeat the
-board, and a job whose owner falls silent ends `lost` there, so a job never just disappears.
+The replica that queued it awaits that call and reports `lost` at once if the runner dies; both list the job in
+their heartbeats to the board, where a job that no live replica lists for a lease ends `lost`: never just gone.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def finished(response: GenerateResponse) -> dict[str, Any]:
 
 class JobRunner:
     def __init__(self, board: DeploymentHandle, owner: str, gateway: Callable[[], DeploymentHandle]) -> None:
-        self.board, self.owner, self._gateway = board, owner, gateway
+        self.board, self.owner, self._make_gateway = board, owner, gateway
+        self._gateway: DeploymentHandle | None = None
         self.queued: dict[str, DeploymentResponse] = {}  # jobs this replica queued, until their run ends
         self.running: dict[str, asyncio.Task[GenerateResponse]] = {}  # jobs this replica runs
         self._early: dict[str, float] = {}  # told to stop before its run registered itself: id -> when
@@ -84,7 +85,9 @@ class JobRunner:
         view = await self.board.create_job.remote(job_id, self.owner, summary)
         if view is None:
             return None
-        response = self._gateway().run_job.remote(job_id, request)
+        if self._gateway is None:
+            self._gateway = self._make_gateway()
+        response = self._gateway.run_job.remote(job_id, request)
         self.queued[job_id] = response
         waiter = asyncio.ensure_future(self._await_run(job_id, response))
         self._waiters.add(waiter)

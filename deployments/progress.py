@@ -101,7 +101,8 @@ class ProgressBoard:
             await self._wait(deadline)
 
     async def heartbeat(self, owner: str, job_ids: list[str]) -> dict[str, Any]:
-        """Renew the owner's lease; parks until a job of its must stop, or a third of the lease has passed."""
+        """Renew the leases of the jobs `owner` lists; parks until one of its jobs must stop, or a third of the
+        lease has passed (so a replica heartbeats about three times a lease)."""
         self._start_ticker()
         deadline = time.monotonic() + self.table.settings.lease_s / 3
         stop = self.table.heartbeat(owner, job_ids)

@@ -89,24 +89,35 @@ def test_a_running_job_s_cancel_reaches_its_owner_only(clock: Clock) -> None:
     assert _types(table, "j1")[-2] == "cancelling"
 
 
-def test_a_silent_owner_s_jobs_end_lost_and_a_beating_owner_s_do_not(clock: Clock) -> None:
+def test_a_job_no_replica_holds_any_more_ends_lost_and_held_ones_do_not(clock: Clock) -> None:
     table = _table(clock, lease_s=10)
     table.create("dead", "gw-a", {})
     table.start("dead", "gw-a")
-    table.create("alive", "gw-b", {})
-    table.start("alive", "gw-b")
     table.create("waiting", "gw-a", {})  # queued by the replica that dies
+    table.create("alive", "gw-b", {})
+    table.start("alive", "gw-c")
     clock.now += 6
-    table.heartbeat("gw-b", ["alive"])
+    table.heartbeat("gw-c", ["alive"])  # the runner holds it...
     assert not table.expire()
     clock.now += 6
+    table.heartbeat("gw-b", ["alive"])  # ...and so does its queuer: either renews it
     assert table.expire()
-    assert table.view("dead")["status"] == "lost"  # type: ignore[index]
+    assert [table.view(j)["status"] for j in ("dead", "waiting", "alive")] == ["lost", "lost", "running"]  # type: ignore[index]
     assert "no heartbeat for 10 s" in table.view("dead")["error"]  # type: ignore[index]
-    assert table.view("waiting")["status"] == "lost"  # type: ignore[index]
-    assert table.view("alive")["status"] == "running"  # type: ignore[index]
-    # The owner comes back after all (it was only slow): it is told to drop what the table gave up on.
+    # A replica that was only slow hears that the table gave up on its job: it drops it.
     assert table.heartbeat("gw-a", ["dead"]) == ["dead"]
+
+
+def test_a_runner_that_drops_a_job_while_beating_for_others_still_loses_it(clock: Clock) -> None:
+    table = _table(clock, lease_s=10)
+    for name in ("kept", "dropped"):
+        table.create(name, "gw", {})
+        table.start(name, "gw")
+    for _ in range(3):
+        clock.now += 5
+        table.heartbeat("gw", ["kept"])
+        table.expire()
+    assert table.view("kept")["status"] == "running" and table.view("dropped")["status"] == "lost"  # type: ignore[index]
 
 
 def test_finished_jobs_are_forgotten_after_keep_s_or_past_max_jobs_but_live_ones_never(clock: Clock) -> None:
