@@ -146,6 +146,7 @@ class JobRunner:
             self.running.pop(job_id, None)
             self._early.pop(job_id, None)
             await reporter.close()
+        logger.info("job %s %s%s", job_id, status, f": {error}" if error else "")
         await self.board.finish_job.remote(job_id, status, result, error, attempts)
 
     # --- leases and stops ----------------------------------------------------------------------------------------

