@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ray.exceptions import RayActorError
-from ray.serve.exceptions import RequestCancelledError
+from ray.serve.exceptions import BackPressureError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from cascade.errors import AllBackendsFailed, CascadeError, Refused
@@ -100,19 +100,21 @@ class JobRunner:
             await response
         except (RequestCancelledError, asyncio.CancelledError):
             pass  # cancelled while queued: the board already says so
+        except BackPressureError:
+            await self._end(job_id, "failed", "every gateway replica is busy and their queue is full")
         except RayActorError:
-            await self._lost(job_id, "the gateway replica running it died")
+            await self._end(job_id, "lost", "the gateway replica running it died")
         except Exception as exc:
             logger.warning("job %s: its run failed outside the chain", job_id, exc_info=True)
-            await self._lost(job_id, f"its run failed: {type(exc).__name__}")
+            await self._end(job_id, "lost", f"its run failed: {type(exc).__name__}")
         finally:
             self.queued.pop(job_id, None)
 
-    async def _lost(self, job_id: str, why: str) -> None:
+    async def _end(self, job_id: str, status: str, why: str) -> None:
         try:
-            await self.board.finish_job.remote(job_id, "lost", None, why)
+            await self.board.finish_job.remote(job_id, status, None, why)  # ignored if the run ended it already
         except Exception:
-            logger.warning("job %s: could not report it lost", job_id, exc_info=True)
+            logger.warning("job %s: could not report it %s", job_id, status, exc_info=True)
 
     # --- the replica that runs it (inside its own `run_job` request) ------------------------------------------
 
