@@ -144,6 +144,14 @@ def test_an_unknown_model_raises_not_found_error(real) -> None:
     assert "available: cascade, pillow, svg" in err.value.message
 
 
+def test_a_body_over_the_cap_raises_api_status_error_413(real) -> None:
+    url, _ = real
+    with pytest.raises(openai.APIStatusError) as err:
+        _client(url).images.generate(model="cascade", prompt="x" * 300_000)
+    assert type(err.value) is openai.APIStatusError  # the SDK has no class of its own for 413
+    assert err.value.status_code == 413 and err.value.code == "request_too_large"
+
+
 def test_every_backend_failing_raises_internal_server_error_with_the_attempts(failing) -> None:
     with pytest.raises(openai.InternalServerError) as err:
         _client(failing).images.generate(model="cascade", prompt="p", size="64x64")
