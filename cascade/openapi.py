@@ -33,10 +33,13 @@ class ErrorBody(BaseModel):
     attempts: list[AttemptModel] | None = Field(default=None, description="When every backend failed (503).")
 
 
+def _json_ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
+
+
 def body_ref(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` for a route whose JSON body is `model` (validated by the handler, not by FastAPI)."""
-    schema = {"$ref": _REF.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {"requestBody": {"required": True, "content": _json_ref(model)}}
 
 
 def responses(ok: int, model: type[BaseModel] | None, *errors: int, error: type[BaseModel] = ErrorBody) -> Any:
@@ -152,4 +155,12 @@ def build(
         servers=[{"url": root_path}] if root_path else None,
     )
     doc.setdefault("components", {}).setdefault("schemas", {}).update(_components(limits, backends, models))
+    for path, operations in doc.get("paths", {}).items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                # FastAPI documents a 422 for any path parameter; on /v1 such an error is OpenAI's 400.
+                if operation["responses"].pop("422", None) is not None:
+                    operation["responses"].setdefault(
+                        "400", {"description": "Bad Request", "content": _json_ref(OpenAIErrorBody)}
+                    )
     return doc
