@@ -100,7 +100,8 @@ async def cancel(job_id: str, gw: GatewayDep) -> JSONResponse:
 _EVENTS_DOC = (
     "Server-Sent Events, one per change: `queued`, `started`, `attempt_started` {backend}, `progress` {backend, "
     "step, total}, `attempt_ended` {backend, outcome, error, elapsed_ms}, `cancelling`, then one of `done` "
-    "{result}, `failed` {error, attempts}, `cancelled`, `lost` {error}. Each has an `id`: send the last one back "
+    "{result}, `failed` {error, attempts}, `cancelled`, `lost` {error}; each one's data also has `job_id` and `at` "
+    "(Unix seconds). Each has an `id`: send the last one back "
     "as `Last-Event-ID` to resume. Comments (`: keep-alive`) come while nothing happens. 204 when a resumed "
     "stream has nothing more to say (the job ended), which tells an EventSource to stop reconnecting."
 )
@@ -161,7 +162,8 @@ async def _stream(board: DeploymentHandle, job_id: str, after: int, heartbeat_s:
             yield _event(after + 1, "lost", {"job_id": job_id, "status": "lost", "error": "the job is no longer known"})
             return
         for event in batch["events"]:
-            yield _event(event["seq"], event["type"], event["data"])
+            # `at` (the board's clock, Unix seconds) lets a page draw the attempts on a time axis.
+            yield _event(event["seq"], event["type"], {**event["data"], "at": event["at"]})
             after = event["seq"]
         if batch["ended"]:
             return

@@ -117,7 +117,7 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(app) -> None
     cases = result["test_cases"]["generated"]
     print(f"schemathesis: {cases} cases in {result['running_time']:.0f} s")  # shown with pytest -s
     assert cases >= MIN_CASES
-    assert result["operations"]["tested"] == result["operations"]["total"] == 10
+    assert result["operations"]["tested"] == result["operations"]["total"] >= 10
     # The bodies reach the handlers' validation and beyond: generated requests are served, not mostly refused.
     for operation in ("POST /api/generate/image", "POST /api/jobs", "POST /v1/images/generations"):
         rates = result["valid_rates"][operation]["fuzzing"]

@@ -96,6 +96,8 @@ def test_events_arrive_in_order_end_the_stream_and_resume_from_last_event_id(job
     assert [e["event"] for e in events] == ["queued", "started", "attempt_started", "attempt_ended", "done"]
     assert [e["id"] for e in events] == [1, 2, 3, 4, 5] and {e["job_id"] for e in events} == {job["id"]}
     assert events[3]["outcome"] == "ok" and events[4]["result"]["backend"] == "good"
+    times = [e["at"] for e in events]
+    assert times == sorted(times) and all(isinstance(t, float) for t in times)
     assert [e["id"] for e in _stream(url, job["id"], {"Last-Event-ID": "3"})] == [4, 5]
     # Nothing more to say: 204 tells an EventSource to stop reconnecting.
     ended = httpx.get(f"{url}/api/jobs/{job['id']}/events", headers={"Last-Event-ID": "5"}, timeout=10)
