@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cascade.domain import Domain
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +56,10 @@ class BackendArgs(_Strict):
         """Why this backend cannot work whatever the cluster (no weights, no command...), or None."""
         return None
 
+    def route_domain(self) -> Domain | None:
+        """What this backend can draw, when it cannot draw just anything (the gateway skips other prompts)."""
+        return None
+
     def unavailable_reason(self, cluster: ClusterInfo) -> str | None:
         """Why the builder leaves this backend out, or None to deploy it."""
         if self.enabled is False:
@@ -74,6 +80,8 @@ class Limits(_Strict):
     max_pixels: int = Field(default=4_200_000, ge=1)
     default_size: str = "1024x1024"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The whole body must arrive within this (408 otherwise): a client dripping bytes must not hold a request.
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class CircuitArgs(_Strict):
@@ -98,6 +106,7 @@ class Route:
     timeout_s: float
     cold_start: Literal["wait", "skip"] = "wait"
     remote: bool = False  # `local: true` requests never reach it
+    domain: Domain | None = None  # prompts outside it skip this backend unless the request names it
 
 
 @dataclass(frozen=True)

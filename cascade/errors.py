@@ -6,6 +6,8 @@ Every constructor argument goes to `Exception.__init__` positionally so the type
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cascade.types import Attempt
 
 
@@ -26,6 +28,45 @@ class RequestRejected(CascadeError):
 
 class NotFound(CascadeError):
     status = 404
+
+
+class Unauthorized(CascadeError):
+    """No usable API key. The message says what is wrong with the credentials, never what they were."""
+
+    status = 401
+    headers: Mapping[str, str] = {"www-authenticate": 'Bearer realm="cascade"'}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Forbidden(CascadeError):
+    """A valid key asked for something it may not use (a backend outside its list)."""
+
+    status = 403
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field, self.message = field, message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class RateLimited(CascadeError):
+    """A limit said no. `headers` carry Retry-After and x-ratelimit-*; `status` is 429, or 503 when the
+    limit's shared store is down and the limit fails closed (the caller did nothing wrong)."""
+
+    def __init__(self, limit: str, message: str, headers: Mapping[str, str], status: int = 429) -> None:
+        super().__init__(limit, message, dict(headers), status)
+        self.limit, self.message, self.headers, self.status = limit, message, dict(headers), status
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Conflict(CascadeError):
@@ -83,3 +124,8 @@ class AllBackendsFailed(CascadeError):
 
 def http_status(exc: BaseException) -> int:
     return exc.status if isinstance(exc, CascadeError) else 500
+
+
+def http_headers(exc: BaseException) -> dict[str, str]:
+    """Headers the error's response must carry (WWW-Authenticate on a 401, Retry-After on a 429)."""
+    return dict(getattr(exc, "headers", None) or {}) if isinstance(exc, CascadeError) else {}

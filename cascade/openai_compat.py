@@ -262,6 +262,7 @@ _CODE = {
     401: "invalid_api_key",
     403: "permission_denied",
     404: "not_found",
+    408: "request_timeout",
     413: "request_too_large",
     415: "unsupported_media_type",
     429: "rate_limit_exceeded",

@@ -51,7 +51,7 @@ def responses(ok: int, model: type[BaseModel] | None, *errors: int, error: type[
 
 
 # What the handlers behind each JSON body reject, documented once.
-CAPPED_JSON_ERRORS = (400, 413, 415, 422)
+CAPPED_JSON_ERRORS = (400, 408, 413, 415, 422)
 
 GENERATE_IMAGE: dict[str, Any] = {
     "response_model": None,

@@ -36,7 +36,7 @@ class ImageJob:
 
 @dataclass(frozen=True)
 class ImageResult:
-    """An image of exactly the job's size. `provider` names who made it (e.g. "pillow", "openai:gpt-image-1")."""
+    """An image of exactly the job's size. `provider` names who made it (e.g. "pillow", "fal:fal-ai/flux/schnell")."""
 
     data: bytes
     mime: str

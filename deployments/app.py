@@ -133,7 +133,12 @@ def build_app(args: AppArgs) -> Application:
     settings = GatewaySettings(
         order=tuple(args.order),
         routes={
-            name: Route(args.backend(name).timeout_s, args.backend(name).cold_start, DEPLOYMENTS[name].remote)
+            name: Route(
+                args.backend(name).timeout_s,
+                args.backend(name).cold_start,
+                DEPLOYMENTS[name].remote,
+                args.backend(name).route_domain(),
+            )
             for name in args.order
             if name != "svg"
         },

@@ -120,9 +120,10 @@ class Gateway:
         return JSONResponse((await self.generate(await self.read_json(request))).to_json())
 
     async def read_json(self, request: Request) -> Any:
-        """The request's JSON body: size-capped, content type checked, parsed (400/413/415 otherwise)."""
-        raw = await read_capped(request, self.settings.limits.max_body_bytes)
-        return decode_body(raw, request.headers.get("content-type"), self.settings.limits)
+        """The request's JSON body: size-capped, in time, content type checked, parsed (else 400/408/413/415)."""
+        limits = self.settings.limits
+        raw = await read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
+        return decode_body(raw, request.headers.get("content-type"), limits)
 
     @api.get("/generated/{name}", **openapi.GENERATED)
     async def generated(self, name: str) -> FileResponse:
@@ -147,8 +148,11 @@ class Gateway:
                 entry["circuit"] = self.breakers[name].state
                 entry["consecutive_failures"] = self.breakers[name].failures
                 entry["jobs"] = [job for job in jobs if job.get("backend") == name]
+                if failure := self.replicas.failure(name):
+                    entry["failure"] = failure
             if route is not None:
                 entry.update(timeout_s=route.timeout_s, cold_start=route.cold_start, remote=route.remote)
+                entry["domain"] = None if route.domain is None else route.domain.name
             backends[name] = entry
         storage = {"path": str(self.store.root), "writable": self.store.writable()}
         return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
@@ -233,10 +237,18 @@ class Gateway:
             return _skip(name, f"not deployed: {self.left_out[name]}")
         if request.local and route.remote:
             return _skip(name, "local request: remote backends are not called")
+        # A request that names its backend gets it, on its domain or not.
+        forced = request.backend is not None
+        off_domain = None if forced or route.domain is None else route.domain.skip_reason(job.prompt)
+        if off_domain is not None:
+            return _skip(name, off_domain)
         handle = self.backends[name]
         return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))
 
     def _skip_reason(self, name: str) -> str | None:
+        failure = self.replicas.failure(name)
+        if failure is not None and not (self.replicas.states(name) or {}).get("RUNNING"):
+            return f"deployment failed: {failure}"  # waiting would only run into the timeout
         if self.settings.routes[name].cold_start == "skip":
             states = self.replicas.states(name)
             if states is not None and states.get("RUNNING", 0) == 0:

@@ -51,6 +51,7 @@ class ReplicaWatch:
     def __init__(self, app_name: str, ttl_s: float = 1.0) -> None:
         self.app_name, self.ttl_s = app_name, ttl_s
         self._counts: dict[str, dict[str, int]] = {}
+        self._failures: dict[str, str] = {}
         self._at = 0.0
         self._refresh: asyncio.Task[None] | None = None
 
@@ -59,6 +60,11 @@ class ReplicaWatch:
         if time.monotonic() - self._at > self.ttl_s and (self._refresh is None or self._refresh.done()):
             self._refresh = asyncio.ensure_future(self._update())
         return self._counts.get(deployment)
+
+    def failure(self, deployment: str) -> str | None:
+        """Why the controller gave up on the deployment (its replicas failed to start, or went unhealthy), if it did:
+        the last line of its message, which is the error the replica raised."""
+        return self._failures.get(deployment)
 
     async def fresh(self) -> None:
         await self._update()
@@ -74,9 +80,19 @@ class ReplicaWatch:
             app = status.applications.get(self.app_name)
             deployments = app.deployments if app else {}
             self._counts = {name: dict(d.replica_states) for name, d in deployments.items()}
+            self._failures = {
+                name: _last_line(d.message)
+                for name, d in deployments.items()
+                if d.status in ("DEPLOY_FAILED", "UNHEALTHY") and d.message.strip()
+            }
             self._at = time.monotonic()
         except Exception:
             logger.warning("could not read replica states from the controller", exc_info=True)
+
+
+def _last_line(message: str, limit: int = 300) -> str:
+    line = message.strip().splitlines()[-1].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class GatewayMetrics:

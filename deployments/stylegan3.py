@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
+from cascade.domain import PRESETS_WORDS, Domain, DomainArgs, preset, release_preset
 from cascade.errors import JobRejected
 from cascade.types import ImageJob, ImageResult
 from deployments.plumbing import share_serve_logging
@@ -35,8 +36,28 @@ class StyleGAN3Args(BackendArgs):
         ray_actor_options={"num_gpus": 1, "num_cpus": 1},
     )
 
+    # What the network draws; other prompts skip it unless the request names this backend. "auto": a release
+    # network's preset by its file name (ffhq → faces, metfaces → portraits, afhq → animals), else any prompt;
+    # "any"; a preset name; or {name, preset?, words, classes: {word: class index}} (classes: conditional networks).
+    domain: str | DomainArgs = "auto"
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, value: str | DomainArgs) -> str | DomainArgs:
+        if isinstance(value, DomainArgs):
+            value.build()  # a config error shows when the config is loaded
+        elif value not in ("auto", "any", *PRESETS_WORDS):
+            raise ValueError(f"domain must be auto, any, one of {sorted(PRESETS_WORDS)} or a mapping")
+        return value
+
     def network_path(self) -> str | None:
         return self.network or os.environ.get("STYLEGAN3_NETWORK") or None
+
+    def route_domain(self) -> Domain | None:
+        if isinstance(self.domain, DomainArgs):
+            return self.domain.build()
+        name = release_preset(self.network_path()) if self.domain == "auto" else self.domain
+        return None if name in (None, "any") else preset(name)
 
     def missing(self) -> str | None:
         path = self.network_path()
@@ -44,13 +65,29 @@ class StyleGAN3Args(BackendArgs):
             return "no network configured (backends.stylegan3.network or STYLEGAN3_NETWORK)"
         if not Path(path).exists():
             return f"network {path} not found"
-        return None
+        from models.stylegan3.errors import BAD_FILE_ERRORS, one_line
+        from models.stylegan3.loader import inspect_network
+
+        try:  # the whole check a replica's load makes, short of building: a bad file never gets a replica
+            options = inspect_network(path)
+        except BAD_FILE_ERRORS as exc:
+            return f"network refused: {one_line(exc)}"
+        return class_map_problem(self.route_domain(), int(options.get("c_dim", 0)))
 
 
-def _class_of(job: ImageJob, c_dim: int) -> int | None:
+def class_map_problem(domain: Domain | None, c_dim: int) -> str | None:
+    bad = [f"{word}: {index}" for word, index in (domain.classes if domain else ()) if index >= c_dim]
+    if bad:
+        return f"domain {domain.name if domain else ''}: classes out of range for a network of {c_dim}: {bad}"
+    return None
+
+
+def _class_of(job: ImageJob, c_dim: int, domain: Domain | None) -> int | None:
     if c_dim == 0:
         return None  # unconditional: a requested class is ignored
     label = job.options.get("class_label")
+    if label is None and domain is not None:
+        label = domain.class_for(job.prompt)
     # A conditional network needs a class; without one, the seed picks it, so the same seed keeps its image.
     return job.seed % c_dim if label is None else int(label)
 
@@ -60,11 +97,19 @@ class StyleGAN3Backend:
     def __init__(self, args: StyleGAN3Args) -> None:
         share_serve_logging()
         from models.stylegan3.engine import StyleGAN3Engine
+        from models.stylegan3.errors import BAD_FILE_ERRORS, one_line
 
         self.args = args
-        self.engine = StyleGAN3Engine(
-            args.network_path(), fast=args.fast, precision=args.precision, compile=args.compile
-        )
+        self.domain = args.route_domain()
+        try:
+            self.engine = StyleGAN3Engine(
+                args.network_path(), fast=args.fast, precision=args.precision, compile=args.compile
+            )
+        except BAD_FILE_ERRORS as exc:  # the start-up fails with the reason, not a loader traceback
+            raise RuntimeError(f"StyleGAN3 network refused: {one_line(exc)}") from None
+        problem = class_map_problem(self.domain, self.engine.c_dim)
+        if problem:
+            raise RuntimeError(problem)
         self._batch.set_max_batch_size(args.max_batch_size)
         self._batch.set_batch_wait_timeout_s(args.batch_wait_timeout_s)
         if args.warm_up:
@@ -90,7 +135,7 @@ class StyleGAN3Backend:
             SampleSpec(
                 seed=job.seed,
                 psi=float(job.options.get("truncation_psi", self.args.truncation_psi)),
-                class_idx=_class_of(job, self.engine.c_dim),
+                class_idx=_class_of(job, self.engine.c_dim, self.domain),
                 translate=tuple(job.options.get("translate", (0.0, 0.0))),
                 rotate_deg=float(job.options.get("rotate", 0.0)),
             )

@@ -40,11 +40,14 @@ def to_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def exact_png(data: bytes, width: int, height: int) -> tuple[bytes, tuple[int, int]]:
+def exact_png(
+    data: bytes, width: int, height: int, *, max_pixels: int = MAX_SOURCE_PIXELS
+) -> tuple[bytes, tuple[int, int]]:
     """PNG bytes of exactly `width`x`height` from encoded image bytes, and the source's native (width, height).
 
     EXIF orientation is applied; alpha (RGBA, LA, PA or a transparency key) comes out as RGBA, anything else as RGB.
-    ValueError when the bytes are not a decodable image or the image exceeds MAX_SOURCE_PIXELS.
+    ValueError when the bytes are not a decodable image or the header declares more than `max_pixels` (never
+    more than MAX_SOURCE_PIXELS): a few KB of PNG can declare a 64-megapixel canvas.
     """
     if width < 1 or height < 1:
         raise ValueError(f"width and height must be positive, got {width}x{height}")
@@ -53,7 +56,7 @@ def exact_png(data: bytes, width: int, height: int) -> tuple[bytes, tuple[int, i
         with Image.open(io.BytesIO(data)) as img:
             native = img.size
             # Checked from the header, before a single pixel is decoded.
-            if native[0] * native[1] > MAX_SOURCE_PIXELS:
+            if native[0] * native[1] > min(max_pixels, MAX_SOURCE_PIXELS):
                 raise _TooLarge
             img.load()
             # EXIF orientation first, or a rotated JPEG would be cropped along the wrong axis.
@@ -61,7 +64,9 @@ def exact_png(data: bytes, width: int, height: int) -> tuple[bytes, tuple[int, i
             alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
             out = fit_cover(upright.convert("RGBA" if alpha else "RGB"), width, height)
     except _TooLarge:
-        raise ValueError(f"image of {native[0]}x{native[1]} is too large") from None
+        raise ValueError(
+            f"image of {native[0]}x{native[1]} is too large (over {min(max_pixels, MAX_SOURCE_PIXELS)} pixels)"
+        ) from None
     except _DECODE_ERRORS as exc:
         raise ValueError(f"image could not be decoded: {type(exc).__name__}") from None
     return to_png(out), native

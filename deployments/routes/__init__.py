@@ -6,6 +6,7 @@ Serve binds the ingress class's own methods to its instance; routes in these rou
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -39,16 +40,25 @@ def app_url(request: Request, path: str) -> str:
     return request.scope.get("root_path", "").rstrip("/") + path
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front)."""
+async def read_capped(request: Request, limit: int, deadline_s: float) -> bytes:
+    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front), or when it has
+    not all arrived within `deadline_s` (408)."""
     too_big = RequestRejected("body", f"over {limit} bytes", 413)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), deadline_s)
+    except asyncio.TimeoutError:
+        raise RequestRejected("body", f"not received within {deadline_s:g} s", 408) from None
     return b"".join(chunks)

@@ -3,8 +3,9 @@
     echo '{"prompt": "a red fox", "size": "800x600", "providers": ["fal", "openai"]}' | python -m models.remote
 
 stdin:  {"prompt": str, "size"?: "WxH" (1024x1024), "seed"?: int, "providers"?: names in the order to try them
-         (default openai, gemini, fal), "timeout_s"?: seconds for the whole chain (90)}
-stdout: {"dataUri": "data:image/png;base64,...", "provider": "openai:gpt-image-1", "width": W, "height": H,
+         (default openai, gemini, fal), "timeout_s"?: seconds for the whole chain (default: every provider's try
+         in turn, from models/remote/catalogue.yaml)}
+stdout: {"dataUri": "data:image/png;base64,...", "provider": "openai:gpt-image-2.6-flare", "width": W, "height": H,
          "seed": int | null, "attempts": [{"backend", "outcome", "error", "elapsed_ms"}, ...]}
 
 Keys come from the environment (OPENAI_API_KEY, GOOGLE_API_KEY or GEMINI_API_KEY, FAL_KEY or FAL_API_KEY) and a
@@ -26,13 +27,13 @@ from cascade.errors import BackendFailed
 from cascade.types import Attempt, ImageResult
 from models.datauri import encode_data_uri
 from models.protocol import BadRequest, GenerationFailed, number, optional_int, parse_size, required_str, run
+from models.remote.catalogue import remote_timeout_s
 from models.remote.chain import generate_chain, new_client
 from models.remote.config import PROVIDERS, ProviderConfig, configs_from_env
 from models.remote.errors import scrub
 
 DEFAULT_SIZE = "1024x1024"
 MAX_SIDE = 4096
-DEFAULT_TIMEOUT_S = 90.0
 MAX_SEED = 2**63 - 1
 
 
@@ -73,10 +74,10 @@ def handle(request: dict[str, Any], env: Mapping[str, str] = os.environ) -> dict
     width, height = parse_size(request.get("size") or DEFAULT_SIZE, 1, MAX_SIDE)
     seed = optional_int(request, "seed", min_value=0, max_value=MAX_SEED)
     order = _providers(request)
-    timeout_s = number(request, "timeout_s", DEFAULT_TIMEOUT_S)
+    configs = configs_from_env(env, order)
+    timeout_s = number(request, "timeout_s", remote_timeout_s(cfg.attempt_timeout_s or 0.0 for cfg in configs))
     if timeout_s <= 0:
         raise BadRequest(f"timeout_s must be positive, got {timeout_s:g}")
-    configs = configs_from_env(env, order)
     secrets = [cfg.api_key for cfg in configs]
     try:
         result = asyncio.run(_generate(configs, prompt, width, height, seed, timeout_s))

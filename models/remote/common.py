@@ -16,7 +16,7 @@ import httpx
 from models.imaging import exact_png
 from models.remote.config import ProviderConfig
 from models.remote.errors import ProviderBadResponse, ProviderError, scrubbed
-from models.remote.fetch import fetch_image
+from models.remote.fetch import UrlPolicy, fetch_image
 from models.remote.retry import Clock, Rand, Sleep, with_retries
 from models.remote.transport import Reply, request
 
@@ -97,6 +97,10 @@ async def _retrying(call: Callable[[float], Awaitable[T]], cfg: ProviderConfig, 
     )
 
 
+def url_policy(cfg: ProviderConfig) -> UrlPolicy:
+    return UrlPolicy(cfg.image_hosts, cfg.allow_http_hosts, cfg.allow_private_networks)
+
+
 def b64_image(data: object, provider: str) -> bytes:
     if not isinstance(data, str) or not data:
         raise ProviderBadResponse("reply has no image data", provider)
@@ -115,17 +119,16 @@ async def finish(
     deadline: float,
     timing: Timing,
 ) -> tuple[bytes, tuple[int, int]]:
-    """PNG of exactly the requested size from image bytes or a URL (fetched with the same retry rules)."""
+    """PNG of exactly the requested size from image bytes or a URL (fetched with the same retry rules).
+
+    The image is refused before a pixel is decoded when its header declares more than the config's pixel cap.
+    """
     if isinstance(source, str):
+        policy = url_policy(cfg)
 
         async def get(timeout_s: float) -> tuple[str, bytes]:
             return await fetch_image(
-                client,
-                source,
-                max_bytes=cfg.max_image_bytes,
-                allow_http_hosts=cfg.allow_http_hosts,
-                timeout_s=timeout_s,
-                provider=cfg.name,
+                client, source, max_bytes=cfg.max_image_bytes, timeout_s=timeout_s, provider=cfg.name, policy=policy
             )
 
         # Retrying the fetch alone: generating again would pay for a second image.
@@ -134,7 +137,7 @@ async def finish(
         data = source
     # Decoding and resampling a large image takes tens of milliseconds: off the event loop, other requests go on.
     try:
-        return await asyncio.to_thread(exact_png, data, width, height)
+        return await asyncio.to_thread(exact_png, data, width, height, max_pixels=cfg.pixel_cap(width, height))
     except ValueError as exc:
         # Undecodable or oversized: the provider sent something that is not a usable image.
         raise ProviderBadResponse(str(exc), cfg.name) from None

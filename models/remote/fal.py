@@ -15,29 +15,30 @@ from models.remote.errors import (
     ProviderQuotaExhausted,
     ProviderRefused,
     error_for_status,
-    retry_after_from_headers,
+    hinted,
     shorten,
 )
 from models.remote.sizes import fal_image_size
 from models.remote.transport import Reply
 
 NAME = "fal"
-# Passed through from `cfg.options` when set.
-PASSTHROUGH = ("num_inference_steps", "enable_safety_checker", "acceleration")
+# A locked account: "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.",
+# "... Reason: TOP_UP.", "... Reason: Admin lock. Please contact support@fal.ai" (403 bodies quoted in fal-ai/fal
+# issues #1147, #1163, #1168). A billing state: the key is fine and no wait within a request unlocks it.
+_LOCKED = ("user is locked", "exhausted balance", "top_up", "balance", "billing")
 
 
 def request_body(cfg: ProviderConfig, prompt: str, width: int, height: int, seed: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "prompt": prompt,
-        "image_size": fal_image_size(width, height),
+        "image_size": fal_image_size(width, height, cfg.model_spec.sizes),
         "num_images": 1,
-        "output_format": cfg.options.get("output_format", "png"),
-        # sync_mode returns the image inline as a data URI: no second request, nothing stored on fal's CDN.
-        "sync_mode": bool(cfg.options.get("sync_mode", True)),
+        # sync_mode (a catalogue default) returns the image inline as a data URI: no second request, nothing
+        # stored on fal's CDN.
+        **cfg.request_options,
     }
     if seed is not None:
         body["seed"] = seed
-    body.update({k: cfg.options[k] for k in PASSTHROUGH if k in cfg.options})
     return body
 
 
@@ -60,12 +61,11 @@ def classify(reply: Reply) -> ProviderError:
         isinstance(d, dict) and d.get("type") == "content_policy_violation" for d in detail
     ):
         return ProviderRefused(label, NAME, reply.status)
-    # fal locks an account whose balance ran out, with a 403 that no key change or wait will fix.
-    if reply.status in (402, 403) and ("balance" in message.lower() or "billing" in message.lower()):
+    if reply.status in (402, 403) and any(word in message.lower() for word in _LOCKED):
         return ProviderQuotaExhausted(label, NAME, reply.status)
-    if reply.status == 422:
-        return ProviderBadRequest(label, NAME, reply.status)
-    return error_for_status(reply.status, label, NAME, retry_after=retry_after_from_headers(reply.headers))
+    error = ProviderBadRequest(label, NAME, reply.status) if reply.status == 422 else None
+    # `X-Fal-Retryable: true|false` (and `Retry-After`) decide over the status's default.
+    return hinted(error or error_for_status(reply.status, label, NAME), reply.headers)
 
 
 def read(reply: Reply) -> tuple[str, int | None]:

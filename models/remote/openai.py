@@ -1,4 +1,4 @@
-"""OpenAI Images: `POST {base}/images/generations` (gpt-image-* answer base64; dall-e-* base64 or a URL)."""
+"""OpenAI Images: `POST {base}/images/generations`. GPT image models always answer base64 (`b64_json`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from models.remote.errors import (
     ProviderQuotaExhausted,
     ProviderRefused,
     error_for_status,
-    retry_after_from_headers,
+    hinted,
     shorten,
 )
 from models.remote.sizes import openai_size
@@ -23,25 +23,14 @@ from models.remote.transport import Reply
 NAME = "openai"
 REFUSAL_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
-# Passed through from `cfg.options` when set; anything else stays out so the API never sees an unknown field.
-GPT_IMAGE_OPTIONS = ("quality", "background", "moderation", "output_compression")
-DALLE_OPTIONS = ("quality", "style")
-
-
-def is_dalle(model: str) -> bool:
-    return model.startswith("dall-e")
 
 
 def request_body(cfg: ProviderConfig, prompt: str, width: int, height: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": cfg.model, "prompt": prompt, "n": 1, "size": openai_size(cfg.model, width, height)}
-    if is_dalle(cfg.model):
-        # GPT image models reject response_format outright (400 unknown_parameter); dall-e defaults to a URL.
-        body["response_format"] = cfg.options.get("response_format", "b64_json")
-        names: tuple[str, ...] = DALLE_OPTIONS
-    else:
-        body["output_format"] = cfg.options.get("output_format", "png")
-        names = GPT_IMAGE_OPTIONS
-    body.update({k: cfg.options[k] for k in names if k in cfg.options})
+    # The catalogue has already checked every option against the model; GPT image models reject
+    # `response_format` (400 unknown_parameter), so the catalogue does not offer it.
+    body: dict[str, Any] = {"model": cfg.model, "prompt": prompt, "n": 1}
+    body["size"] = openai_size(cfg.model_spec.sizes, width, height)
+    body.update(cfg.request_options)
     return body
 
 
@@ -54,14 +43,17 @@ def classify(reply: Reply) -> ProviderError:
     message = shorten(str(detail.get("message") or reply.text()))
     label = f"{code or kind}: {message}" if (code or kind) else message
     if code in REFUSAL_CODES or kind in REFUSAL_CODES:
-        return ProviderRefused(label, NAME, reply.status)
-    if code in QUOTA_CODES or kind in QUOTA_CODES:
-        return ProviderQuotaExhausted(label, NAME, reply.status)
-    return error_for_status(reply.status, label, NAME, retry_after=retry_after_from_headers(reply.headers))
+        error: ProviderError = ProviderRefused(label, NAME, reply.status)
+    elif code in QUOTA_CODES or kind in QUOTA_CODES:
+        error = ProviderQuotaExhausted(label, NAME, reply.status)
+    else:
+        error = error_for_status(reply.status, label, NAME)
+    # `x-should-retry` and `retry-after(-ms)`, as openai-python reads them.
+    return hinted(error, reply.headers)
 
 
-def read(reply: Reply) -> tuple[bytes | str, str | None]:
-    """(image bytes or URL, revised prompt) from a 200, else the classified error."""
+def read(reply: Reply) -> tuple[bytes, str | None]:
+    """(image bytes, revised prompt) from a 200, else the classified error."""
     if reply.status != 200:
         raise classify(reply)
     payload = reply.json()
@@ -72,9 +64,8 @@ def read(reply: Reply) -> tuple[bytes | str, str | None]:
     revised = item.get("revised_prompt") if isinstance(item.get("revised_prompt"), str) else None
     if item.get("b64_json"):
         return b64_image(item["b64_json"], NAME), revised
-    if isinstance(item.get("url"), str) and item["url"]:
-        return item["url"], revised
-    raise ProviderBadResponse("200 without b64_json or url", NAME, reply.status)
+    # Only the retired dall-e models answered with URLs; a URL here is not something we asked for.
+    raise ProviderBadResponse("200 without b64_json", NAME, reply.status)
 
 
 async def generate(
@@ -101,7 +92,7 @@ async def _generate(
     deadline: float,
     timing: Timing,
 ) -> ProviderImage:
-    source, revised = await post_with_retries(
+    data, revised = await post_with_retries(
         client,
         cfg,
         f"{cfg.url}/images/generations",
@@ -111,5 +102,5 @@ async def _generate(
         deadline=deadline,
         timing=timing,
     )
-    png, native = await finish(client, cfg, source, width, height, deadline, timing)
+    png, native = await finish(client, cfg, data, width, height, deadline, timing)
     return ProviderImage(png, "image/png", width, height, NAME, cfg.model, native, revised, None)

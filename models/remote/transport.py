@@ -100,7 +100,7 @@ def network_error(exc: httpx.TransportError, provider: str) -> ProviderNetworkEr
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return ProviderNetworkError("TLS certificate verification failed", provider, None, False)
+            return ProviderNetworkError("TLS certificate verification failed", provider, retry=False)
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.ConnectError):
         what = "could not connect"
@@ -111,7 +111,7 @@ def network_error(exc: httpx.TransportError, provider: str) -> ProviderNetworkEr
     elif isinstance(exc, httpx.WriteError):
         what = "connection reset while sending"
     elif isinstance(exc, httpx.UnsupportedProtocol):
-        return ProviderNetworkError("unsupported URL scheme", provider, None, False)
+        return ProviderNetworkError("unsupported URL scheme", provider, retry=False)
     else:
         what = "transport failure"
     detail = str(exc).strip()

@@ -1,7 +1,9 @@
 """Run a program that speaks the seed's script protocol: one JSON object on stdin, one JSON object on stdout.
 
-The child gets its own session (process group) so a timeout can kill it together with anything it spawned;
-killing only the direct child would leave e.g. a shell's grandchildren holding the GPU or the pipe.
+The child gets its own session (process group) and a run marker, so that a timeout, or its end, takes everything
+it spawned with it (models/script/tree.py), even what escaped the group: leftovers would hold the GPU or the pipe.
+It sees an allowlisted environment: API keys reach it only when the config names them, and every configured
+secret is masked in whatever of its output becomes an error.
 """
 
 from __future__ import annotations
@@ -9,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import os
-import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from models.datauri import decode_data_uri, encode_data_uri
+from models.script.tree import MARKER_ENV, kill_tree, new_marker
+from models.scrub import scrub
 
 _STDERR_TAIL = 2048
 # How long to wait for pipes to close, or a killed child to be reaped, before going on without them.
@@ -54,11 +56,42 @@ def default_python() -> str:
     return os.environ.get("PYTHON_BIN", "python3")
 
 
-def build_env(base: Mapping[str, str], cuda_visible_devices: str | None) -> dict[str, str]:
-    """The child's environment: `base`, with GPUs hidden unless the config hands some to the script."""
-    env = dict(base)
+# What every child gets from our environment; anything else only when the config names it.
+ALLOWED_ENV = frozenset({"PATH", "HOME", "LANG", "CUDA_VISIBLE_DEVICES"})
+ALLOWED_PREFIXES = ("LC_", "PYTHON")
+# Credentials of the remote providers (models/remote/config.py KEY_ENV): passed only when named, always scrubbed.
+KNOWN_SECRETS = frozenset({"OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY", "FAL_API_KEY"})
+
+
+def build_env(
+    base: Mapping[str, str],
+    cuda_visible_devices: str | None = None,
+    *,
+    pass_env: Iterable[str] = (),
+    secret_env: Iterable[str] = (),
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The child's environment: the allowlisted variables of `base`, those `pass_env` and `secret_env` name,
+    then `extra` (literal values from the config); GPUs hidden unless the config hands some to the script."""
+    named = set(pass_env) | set(secret_env)
+    env = {
+        k: v
+        for k, v in base.items()
+        if k in named or (k not in KNOWN_SECRETS and (k in ALLOWED_ENV or k.startswith(ALLOWED_PREFIXES)))
+    }
+    env.update(extra or {})
     env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices if cuda_visible_devices is not None else ""
     return env
+
+
+def secret_values(
+    base: Mapping[str, str], secret_env: Iterable[str] = (), extra: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Every value to mask in what a child says: the known provider keys and the configured secrets, whether they
+    come from `base` or from the config's literal `extra`."""
+    names = KNOWN_SECRETS | set(secret_env)
+    values = [v for source in (base, extra or {}) for k, v in source.items() if k in names and v]
+    return tuple(dict.fromkeys(values))
 
 
 def _image_data_uri(value: str) -> str:
@@ -147,23 +180,17 @@ class _Child(asyncio.SubprocessProtocol):
             self.exited.set_result(None)
 
 
-def _kill_group(pid: int) -> None:
-    # The child leads its own session, so its pid is the group id, and the group outlives the child itself.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 async def _first(*futures: asyncio.Future[None], timeout: float | None = None) -> None:
     # asyncio.wait, unlike awaiting the futures, leaves them alone when it is cancelled or times out.
     await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
 
 
-async def _collect(child: _Child, pid: int) -> None:
+async def _collect(child: _Child, pid: int, marker: str) -> None:
     """Return once the child has exited and its stdout is read; ScriptError as soon as stdout passes the cap."""
     await _first(child.exited, child.overflow)
     if not child.overflow.done():
-        # Whatever the script left running in its group goes with it: leftovers would hold pipes, CPU or a GPU.
-        _kill_group(pid)
+        # Whatever the script left running goes with it: leftovers would hold pipes, CPU or a GPU.
+        await asyncio.to_thread(kill_tree, pid, marker, root_alive=False)
         # What it wrote is already in the pipe; a holder that escaped the group must not keep us waiting for EOF.
         await _first(child.stdout_closed, child.overflow, timeout=_DRAIN_S)
     if child.overflow.done():
@@ -178,13 +205,35 @@ async def run_script(
     max_output_bytes: int = 64 * 2**20,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    secrets: Iterable[str | None] = (),
 ) -> ScriptOutput:
     """Run `argv` with `payload` as JSON on stdin and parse its stdout; ScriptError when it yields no image.
 
-    `env` is the child's whole environment; by default this process's, with GPUs hidden (see `build_env`).
+    `env` is the child's whole environment (default: `build_env(os.environ)`, the allowlist). Every one of
+    `secrets`, in any encoding, is masked in the error a failure raises.
     """
+    secrets = tuple(s for s in secrets if s)
+    try:
+        return await _run(argv, payload, timeout_s, max_output_bytes, env, cwd)
+    except ScriptError as exc:
+        clean = type(exc)(scrub(exc.message, secrets))
+    # Raised outside the handler so the original (with the secret) is not its context.
+    raise clean
+
+
+async def _run(
+    argv: Sequence[str],
+    payload: Mapping[str, Any],
+    timeout_s: float,
+    max_output_bytes: int,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+) -> ScriptOutput:
     if not argv:
         raise ScriptError("no command configured")
+    marker = new_marker()
+    child_env = dict(env) if env is not None else build_env(os.environ)
+    child_env[MARKER_ENV] = marker
     loop = asyncio.get_running_loop()
     try:
         transport, child = await loop.subprocess_exec(
@@ -193,7 +242,7 @@ async def run_script(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else build_env(os.environ, None),
+            env=child_env,
             cwd=cwd,
             start_new_session=True,
         )
@@ -207,10 +256,11 @@ async def run_script(
             # Closing flushes first; a script that exits without reading its input is not an error.
             stdin.write(json.dumps(payload).encode("utf-8"))
             stdin.close()
-        await asyncio.wait_for(_collect(child, pid), timeout_s)
+        await asyncio.wait_for(_collect(child, pid, marker), timeout_s)
     except BaseException as exc:
         # Timeout, output cap, or our caller cancelling us: nothing the script started may outlive the call.
-        _kill_group(pid)
+        # Synchronous on purpose: a cancelled caller must not be able to skip it.
+        kill_tree(pid, marker, root_alive=not child.exited.done())
         await _first(child.exited, timeout=_DRAIN_S)
         transport.close()
         if isinstance(exc, asyncio.TimeoutError):

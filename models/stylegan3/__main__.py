@@ -3,7 +3,8 @@
 stdin:  {"prompt": str, "size": "WxH", "seed"?: int, "network"?: path (else env STYLEGAN3_NETWORK), "trunc"?: float,
          "class"?: int, "translate"?: [x, y], "rotate"?: degrees}
 stdout: {"dataUri": "data:image/png;base64,...", "seed": int, "width": W, "height": H, "native_size": [w, h]}
-On bad input or failure: {"error": "..."} on stdout, the message on stderr, exit status 2 (input) or 1 (failure)
+On bad input (a bad or refused network file included) or failure: {"error": "..."} on stdout, the message on stderr,
+exit status 2 (input) or 1 (failure)
 (models.protocol).
 
 No seed → a stable seed from the prompt (StyleGAN3 does not read prompts otherwise). A conditional network with no
@@ -26,6 +27,7 @@ MAX_SIDE = 4096
 def handle(request: dict[str, Any]) -> dict[str, Any]:
     from models.imaging import fit_cover, to_png
     from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, to_pil
+    from models.stylegan3.errors import BAD_FILE_ERRORS, one_line
 
     prompt = request.get("prompt", "")
     if not isinstance(prompt, str):
@@ -43,7 +45,10 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     psi, rotate_deg = number(request, "trunc", 1.0), number(request, "rotate", 0.0)
     class_idx = optional_int(request, "class")
 
-    engine = StyleGAN3Engine(network, device=os.environ.get("STYLEGAN3_DEVICE") or None)
+    try:
+        engine = StyleGAN3Engine(network, device=os.environ.get("STYLEGAN3_DEVICE") or None)
+    except BAD_FILE_ERRORS as exc:
+        raise BadRequest(f"network: {one_line(exc)}") from None
     if engine.c_dim and class_idx is None:
         class_idx = seed % engine.c_dim
     spec = SampleSpec(

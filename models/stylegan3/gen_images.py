@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from models.stylegan3.engine import SampleSpec, StyleGAN3Engine, to_pil
+from models.stylegan3.errors import BAD_FILE_ERRORS, one_line
 from models.stylegan3.sampling import parse_seeds, parse_vec2
 
 
@@ -34,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outdir", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    engine = StyleGAN3Engine(args.network, device=args.device, fast=not args.reference, max_batch=max(1, args.batch))
+    try:
+        engine = StyleGAN3Engine(
+            args.network, device=args.device, fast=not args.reference, max_batch=max(1, args.batch)
+        )
+    except BAD_FILE_ERRORS as exc:  # a bad or hostile file: one line, no traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
     if engine.c_dim and args.class_idx is None:
         parser.error("--class is required for a conditional network")
     if not engine.c_dim and args.class_idx is not None:

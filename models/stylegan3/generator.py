@@ -37,6 +37,12 @@ _LAYER_KWARGS = {
 _MAPPING_KWARGS = _accepted(MappingNetwork.__init__) - {"z_dim", "c_dim", "w_dim", "num_ws"}
 
 
+def generator_option_names() -> tuple[set[str], set[str]]:
+    """Options `Generator` accepts (top level, and inside mapping_kwargs)."""
+    base = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
+    return base | _SYNTHESIS_KWARGS | _LAYER_KWARGS, set(_MAPPING_KWARGS)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

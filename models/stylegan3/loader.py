@@ -1,39 +1,50 @@
-"""Build our Generator from a release network pickle (safely) or from our own format, picking by path."""
+"""Build our Generator from a release network pickle (safely) or from our own format, picking by path.
+
+A pickle is read as data (`unpickler`), its `G_ema` recognised as a StyleGAN3 generator by its module tree
+(`recognise`), its init kwargs checked (`options`) and its size estimate compared with the tensors the file holds
+before anything is built, and then every tensor copied by name and shape. Whatever is wrong with a file ends in a
+`NetworkError` (`errors`); a missing file stays an `OSError`.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from models.stylegan3.errors import NetworkError, NetworkFormatError, UnsafePickleError
 from models.stylegan3.generator import Generator, default_device
-from models.stylegan3.unpickler import PersistentStub, safe_load
+from models.stylegan3.options import check_options, estimated_parameters, to_plain
+from models.stylegan3.recognise import check_generator
+from models.stylegan3.unpickler import PersistentStub, read_network_pickle
 
-GENERATOR_CLASS = "training.networks_stylegan3.Generator"
+__all__ = [
+    "NetworkError",
+    "NetworkFormatError",
+    "UnsafePickleError",
+    "copy_tensors",
+    "generator_from_stub",
+    "load_network",
+    "load_nvidia_pickle",
+    "read_network_pickle",
+    "to_plain",
+]
 _POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+# Filters, biases and small buffers come on top of the estimate's weights.
+_SLACK = 1 << 16
 
 
-class NetworkFormatError(ValueError):
-    """The file is readable but is not a network we can serve (wrong class, missing/extra/misshapen tensors...)."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 
 
-def to_plain(value: Any) -> Any:
-    """EasyDicts, tuples and numpy scalars/arrays from a pickle → JSON-friendly Python values."""
-    if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise NetworkFormatError(f"unsupported value in network options: {type(value).__name__}")
+def _name(prefix: str, name: Any) -> str:
+    if not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise NetworkFormatError(f"{prefix or 'the network'} has a member named {str(name)[:40]!r}, not a name")
+    return f"{prefix}{name}"
 
 
 def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> dict[str, torch.Tensor]:
@@ -41,18 +52,28 @@ def stub_tensors(stub: PersistentStub | Mapping[str, Any], prefix: str = "") -> 
     state = stub.state if isinstance(stub, PersistentStub) else stub
     tensors: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
-        for name, value in (state.get(group) or {}).items():
+        values = state.get(group, {})  # never `or {}`: truth-testing a value from the file can raise
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping):
+            raise NetworkFormatError(f"{prefix}{group} is not a mapping")
+        for name, value in values.items():
             if value is None:
                 continue
             if not isinstance(value, torch.Tensor):
-                raise NetworkFormatError(f"{prefix}{name} is not a tensor")
-            tensors[prefix + name] = value
-    for name, child in (state.get("_modules") or {}).items():
+                raise NetworkFormatError(f"{_name(prefix, name)} is not a tensor")
+            tensors[_name(prefix, name)] = value
+    modules = state.get("_modules", {})
+    if modules is None:
+        modules = {}
+    if not isinstance(modules, Mapping):
+        raise NetworkFormatError(f"{prefix}_modules is not a mapping")
+    for name, child in modules.items():
         if child is None:
             continue
-        if not isinstance(child, PersistentStub | Mapping):
-            raise NetworkFormatError(f"{prefix}{name} is not a module")
-        tensors.update(stub_tensors(child, f"{prefix}{name}."))
+        if not isinstance(child, PersistentStub):
+            raise NetworkFormatError(f"{_name(prefix, name)} is not a module")
+        tensors.update(stub_tensors(child, f"{_name(prefix, name)}."))
     return tensors
 
 
@@ -62,15 +83,11 @@ def copy_tensors(generator: Generator, tensors: Mapping[str, torch.Tensor], sour
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise NetworkFormatError(
-            f"{source}: tensor names do not match the generator"
-            + (f"; missing: {', '.join(missing[:10])}" + (" ..." if len(missing) > 10 else "") if missing else "")
-            + (
-                f"; unexpected: {', '.join(unexpected[:10])}" + (" ..." if len(unexpected) > 10 else "")
-                if unexpected
-                else ""
-            )
-        )
+        parts = [f"{source}: tensor names do not match the generator"]
+        for label, names in (("missing", missing), ("unexpected", unexpected)):
+            if names:
+                parts.append(f"{label}: {', '.join(names[:10])}" + (" ..." if len(names) > 10 else ""))
+        raise NetworkFormatError("; ".join(parts))
     bad = [
         f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if tensors[k].shape != v.shape
     ]
@@ -82,44 +99,78 @@ def copy_tensors(generator: Generator, tensors: Mapping[str, torch.Tensor], sour
             dest.copy_(tensors[name].to(dest.dtype))
 
 
-def generator_kwargs(stub: PersistentStub) -> dict[str, Any]:
+def generator_kwargs(stub: PersistentStub, source: str = "network") -> dict[str, Any]:
     args = stub.init_args
     if len(args) > len(_POSITIONAL):
-        raise NetworkFormatError("too many positional generator arguments")
+        raise NetworkFormatError(f"{source}: too many positional generator arguments")
     kwargs = dict(zip(_POSITIONAL[: len(args)], args, strict=True)) | stub.init_kwargs
     kwargs.pop("class_name", None)
-    return to_plain(kwargs)
+    return check_options(kwargs, source)
 
 
-def generator_from_stub(stub: PersistentStub, source: str = "network") -> Generator:
-    if stub.class_name != GENERATOR_CLASS:
-        raise NetworkFormatError(f"{source}: {stub.class_name} is not a StyleGAN3 generator ({GENERATOR_CLASS})")
-    kwargs = generator_kwargs(stub)
+def build_generator(options: dict[str, Any], tensors: Mapping[str, torch.Tensor], source: str) -> Generator:
+    """A generator from checked options, only when its size matches what the file holds; then the tensors."""
+    held = sum(t.numel() for t in tensors.values())
     try:
-        generator = Generator(**kwargs)
-    except (TypeError, ValueError) as exc:
+        wanted = estimated_parameters(options)
+    except NetworkError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:  # checked options can still describe no network
+        raise NetworkFormatError(f"{source}: options describe no network: {exc}") from exc
+    if wanted > held + _SLACK:
+        raise NetworkFormatError(f"{source}: options describe {wanted} weights, the file holds {held}")
+    try:
+        generator = Generator(**options)
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise NetworkFormatError(f"{source}: cannot build the generator from its options: {exc}") from exc
-    copy_tensors(generator, stub_tensors(stub), source)
+    copy_tensors(generator, tensors, source)
     return generator
 
 
-def read_network_pickle(path: str | os.PathLike[str]) -> Any:
-    with open(path, "rb") as f:
-        return safe_load(f)
+def generator_from_stub(stub: Any, source: str = "network") -> Generator:
+    check_generator(stub, source)
+    return build_generator(generator_kwargs(stub, source), stub_tensors(stub), source)
+
+
+def _pickled_network(path: str | os.PathLike[str], key: str) -> tuple[Any, str]:
+    data = read_network_pickle(path)
+    if isinstance(data, Mapping):
+        if key not in data:
+            keys = ", ".join(str(k)[:40] for k in list(data)[:10])
+            raise NetworkFormatError(f"{path}: no {key!r} in the pickle (keys: {keys})")
+        return data[key], f"{path}: {key}"
+    return data, str(path)
 
 
 def load_nvidia_pickle(path: str | os.PathLike[str], key: str = "G_ema") -> Generator:
     """`G_ema` (by default) of a release network pickle, as our Generator, without running code from the file."""
-    data = read_network_pickle(path)
-    if isinstance(data, Mapping):
-        if key not in data:
-            raise NetworkFormatError(f"{path}: no {key!r} in the pickle (keys: {', '.join(map(str, data))})")
-        stub = data[key]
-    else:
-        stub = data
-    if not isinstance(stub, PersistentStub):
-        raise NetworkFormatError(f"{path}: {key} is not a network object")
-    return generator_from_stub(stub, source=str(path))
+    stub, source = _pickled_network(path, key)
+    return generator_from_stub(stub, source)
+
+
+def inspect_network(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What `load_network` would check, short of building the generator: its options (a NetworkError or OSError
+    for a file it would refuse). Cheap enough for an app builder to call before deploying a replica for it."""
+    from models.stylegan3.ours import read_options  # local: ours imports this module
+
+    p = Path(path)
+    if p.is_dir() or p.suffix == ".safetensors":
+        return read_options(p)
+    if p.suffix not in (".pkl", ".pickle"):
+        raise NetworkFormatError(f"{path}: expected a .pkl network pickle, a .safetensors file or a folder")
+    stub, source = _pickled_network(p, "G_ema")
+    check_generator(stub, source)
+    options = generator_kwargs(stub, source)
+    held = sum(t.numel() for t in stub_tensors(stub).values())
+    try:
+        wanted = estimated_parameters(options)
+    except NetworkError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise NetworkFormatError(f"{source}: options describe no network: {exc}") from exc
+    if wanted > held + _SLACK:
+        raise NetworkFormatError(f"{source}: options describe {wanted} weights, the file holds {held}")
+    return options
 
 
 def load_network(path: str | os.PathLike[str], device: str | torch.device | None = None) -> Generator:

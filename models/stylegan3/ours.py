@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from models.stylegan3.errors import NetworkFormatError
 from models.stylegan3.generator import Generator
-from models.stylegan3.loader import NetworkFormatError, copy_tensors, to_plain
+from models.stylegan3.loader import build_generator
+from models.stylegan3.options import check_options, to_plain
 
 FORMAT = "cascade-stylegan3"
 VERSION = 1
@@ -45,14 +47,17 @@ def save_ours(generator: Generator, out_dir: str | os.PathLike[str]) -> Path:
 
 
 def _read_config(weights: Path, folder_config: Path | None) -> dict[str, Any]:
-    if folder_config is not None and folder_config.is_file():
-        config = json.loads(folder_config.read_text(encoding="utf-8"))
-    else:
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "config" not in meta:
-            raise NetworkFormatError(f"{weights}: no config (neither {CONFIG} beside it nor in its metadata)")
-        config = json.loads(meta["config"])
+    try:
+        if folder_config is not None and folder_config.is_file():
+            config = json.loads(folder_config.read_text(encoding="utf-8"))
+        else:
+            with safe_open(str(weights), framework="pt") as f:
+                meta = f.metadata() or {}
+            if "config" not in meta:
+                raise NetworkFormatError(f"{weights}: no config (neither {CONFIG} beside it nor in its metadata)")
+            config = json.loads(meta["config"])
+    except (ValueError, RecursionError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
+        raise NetworkFormatError(f"{weights}: unreadable config ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise NetworkFormatError(f"{weights}: not a {FORMAT} network")
     if config.get("version") != VERSION:
@@ -60,20 +65,32 @@ def _read_config(weights: Path, folder_config: Path | None) -> dict[str, Any]:
     return config
 
 
-def load_ours(path: str | os.PathLike[str]) -> Generator:
-    """A folder written by `save_ours`, or a single `.safetensors` file carrying its config in the metadata."""
+def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path, Path | None]:
     p = Path(path)
     weights, folder_config = (p / WEIGHTS, p / CONFIG) if p.is_dir() else (p, None)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found")
-    config = _read_config(weights, folder_config)
-    try:
-        generator = Generator(**config["init_kwargs"])
-    except (TypeError, ValueError) as exc:
-        raise NetworkFormatError(f"{p}: cannot build the generator from its config: {exc}") from exc
+    return p, weights, folder_config
+
+
+def read_options(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked generator options of a folder or `.safetensors` file written by `save_ours`."""
+    p, weights, folder_config = _paths(path)
+    options = _read_config(weights, folder_config).get("init_kwargs")
+    if not isinstance(options, dict):
+        raise NetworkFormatError(f"{p}: config without init_kwargs")
+    return check_options(options, str(p))
+
+
+def load_ours(path: str | os.PathLike[str]) -> Generator:
+    """A folder written by `save_ours`, or a single `.safetensors` file carrying its config in the metadata."""
+    p, weights, _ = _paths(path)
+    options = read_options(p)
     tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(weights), framework="pt") as f:
-        for key in f.keys():
-            tensors[key] = f.get_tensor(key)
-    copy_tensors(generator, tensors, str(p))
-    return generator
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except SafetensorError as exc:
+        raise NetworkFormatError(f"{weights}: unreadable weights ({exc})") from None
+    return build_generator(options, tensors, str(p))

@@ -1,175 +1,52 @@
-"""Random networks for tests and benchmarks, and a writer of the release's network-pickle layout.
-
-The writer reproduces the pickle structure the release emits, without any of its code: stand-in objects whose
-`__reduce__` names `torch_utils.persistence._reconstruct_persistent_obj` with the release's `meta` dict, and a dict
-subclass pickled as `dnnlib.util.EasyDict`. Pickle checks that a global it writes is importable under its name, so
-those two modules exist in `sys.modules` only while writing (and the writer refuses to shadow real ones).
-"""
+"""Random networks for tests and benchmarks, written as the release's network pickles (see `release_pickle`)."""
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import os
-import pickle
-import sys
-import types
-from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from models.stylegan3.generator import Generator, make_generator
+from models.stylegan3.release_others import augment_pipe, discriminator
+from models.stylegan3.release_pickle import NumpyLayout, snapshot, write
+from models.stylegan3.release_tree import STYLEGAN3_SRC, release_generator
 
-CLASS_PREFIX = "training.networks_stylegan3."
-STAND_IN_SOURCE = "# Stand-in for the release's training/networks_stylegan3.py. A safe loader never executes this.\n"
-
-
-def _reconstruct_persistent_obj(meta: Any) -> Any:  # pragma: no cover - only its name is ever pickled
-    raise RuntimeError("stand-in: a network pickle written by models.stylegan3.testing is read by our unpickler")
-
-
-_reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-_reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+# What train.py sets for a batch of 32: 0.5 ** (batch / 20k images).
+RELEASE_MAGNITUDE_EMA_BETA = 0.5 ** (32 / (20 * 1e3))
 
 
-class EasyDict(dict):  # type: ignore[type-arg]
-    pass
-
-
-EasyDict.__module__ = "dnnlib.util"
-EasyDict.__qualname__ = "EasyDict"
-
-
-@dataclass
-class PersistentObject:
-    """Pickles exactly as the release's persistent classes do: `_reconstruct_persistent_obj(meta)`."""
-
-    class_name: str
-    state: dict[str, Any]
-    module_src: str = STAND_IN_SOURCE
-
-    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
-        meta = {
-            "type": "class",
-            "version": 6,
-            "module_src": self.module_src,
-            "class_name": self.class_name,
-            "state": self.state,
-        }
-        return (_reconstruct_persistent_obj, (meta,))
-
-
-@contextlib.contextmanager
-def stand_in_modules() -> Iterator[None]:
-    names = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
-    present = [n for n in names if n in sys.modules]
-    if present:
-        raise RuntimeError(f"refusing to shadow importable modules: {', '.join(present)}")
-    mods = {n: types.ModuleType(n) for n in names}
-    mods["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
-    mods["torch_utils"].persistence = mods["torch_utils.persistence"]  # type: ignore[attr-defined]
-    mods["dnnlib.util"].EasyDict = EasyDict  # type: ignore[attr-defined]
-    mods["dnnlib"].util = mods["dnnlib.util"]  # type: ignore[attr-defined]
-    sys.modules.update(mods)
-    try:
-        yield
-    finally:
-        for n in names:
-            sys.modules.pop(n, None)
-
-
-def _plain_attributes(module: nn.Module) -> dict[str, Any]:
-    """Scalar attributes as the release stores them: schedule values are numpy (sizes as [x, y] arrays)."""
-    out: dict[str, Any] = {}
-    for key, value in vars(module).items():
-        if key.startswith("_") or key in ("training", "init_kwargs"):
-            continue
-        if key in ("in_size", "out_size", "size"):
-            out[key] = np.array([value, value], dtype=np.int64)
-        elif key in ("padding", "naive_padding"):
-            out[key] = [np.int64(v) for v in value]
-        elif isinstance(value, bool | str) or value is None:
-            out[key] = value
-        elif isinstance(value, int):
-            out[key] = value
-        elif isinstance(value, float):
-            out[key] = np.float64(value)
-    return out
-
-
-def to_persistent(module: nn.Module, module_src: str = STAND_IN_SOURCE, init_kwargs: Any = None) -> PersistentObject:
-    """Our module tree → the release's pickled `__dict__` layout, children persistent too."""
-    state: dict[str, Any] = {
-        "training": False,
-        "_parameters": OrderedDict(
-            (n, None if p is None else nn.Parameter(p.detach().clone(), requires_grad=False))
-            for n, p in module._parameters.items()
-        ),
-        "_buffers": OrderedDict((n, None if b is None else b.detach().clone()) for n, b in module._buffers.items()),
-        "_non_persistent_buffers_set": set(),
-        "_backward_hooks": OrderedDict(),
-        "_forward_hooks": OrderedDict(),
-        "_forward_pre_hooks": OrderedDict(),
-        "_state_dict_hooks": OrderedDict(),
-        "_load_state_dict_pre_hooks": OrderedDict(),
-        "_modules": OrderedDict(
-            (n, None if c is None else to_persistent(c, module_src)) for n, c in module._modules.items()
-        ),
-        "_init_args": (),
-        "_init_kwargs": init_kwargs if init_kwargs is not None else {},
-        **_plain_attributes(module),
+def release_snapshot(G_ema: Generator, G: Generator | None = None, module_src: str = STYLEGAN3_SRC) -> dict[str, Any]:
+    """The dict a release training run pickles, around our generator's weights (a tiny D and augment pipe)."""
+    tree = release_generator(G_ema, module_src)
+    training_set_kwargs = {
+        "class_name": "training.dataset.ImageFolderDataset",
+        "path": "datasets/tiny.zip",
+        "use_labels": G_ema.c_dim > 0,
+        "max_size": 100,
+        "xflip": False,
+        "resolution": G_ema.img_resolution,
+        "random_seed": 0,
     }
-    return PersistentObject(CLASS_PREFIX + type(module).__name__, state, module_src)
-
-
-def release_init_kwargs(generator: Generator) -> dict[str, Any]:
-    """The generator's options as the release's training script passes them (mapping_kwargs an EasyDict)."""
-    kwargs = copy.deepcopy(generator.init_kwargs)
-    kwargs["mapping_kwargs"] = EasyDict(kwargs.get("mapping_kwargs") or {})
-    return kwargs
+    return snapshot(
+        tree,
+        release_generator(G if G is not None else G_ema, module_src),
+        discriminator(G_ema.img_resolution, G_ema.c_dim),
+        augment_pipe(),
+        training_set_kwargs,
+    )
 
 
 def write_network_pickle(
     path: str | os.PathLike[str],
     G_ema: Generator,  # the release's names
     G: Generator | None = None,
-    module_src: str = STAND_IN_SOURCE,
     protocol: int = 4,
+    numpy_layout: NumpyLayout = "numpy1",
+    module_src: str = STYLEGAN3_SRC,
 ) -> None:
-    """A release-style snapshot: dict(G, D, G_ema, training_set_kwargs, augment_pipe)."""
-    discriminator = PersistentObject(
-        "training.networks_stylegan2.Discriminator",
-        {
-            "_parameters": OrderedDict(w=nn.Parameter(torch.randn(4, 4), requires_grad=False)),
-            "_buffers": OrderedDict(),
-            "_modules": OrderedDict(),
-            "_init_args": (),
-            "_init_kwargs": {"c_dim": G_ema.c_dim, "img_resolution": G_ema.img_resolution, "img_channels": 3},
-        },
-        module_src,
-    )
-    data = {
-        "G": to_persistent(G if G is not None else G_ema, module_src, release_init_kwargs(G_ema)),
-        "D": discriminator,
-        "G_ema": to_persistent(G_ema, module_src, release_init_kwargs(G_ema)),
-        "training_set_kwargs": EasyDict(
-            class_name="training.dataset.ImageFolderDataset",
-            path="datasets/tiny.zip",
-            use_labels=G_ema.c_dim > 0,
-            max_size=100,
-            xflip=False,
-            resolution=G_ema.img_resolution,
-            random_seed=0,
-        ),
-        "augment_pipe": None,
-    }
-    with stand_in_modules(), open(path, "wb") as f:
-        pickle.dump(data, f, protocol=protocol)
+    """A release-style snapshot of `G_ema` (and `G`, default: the same weights) at `path`."""
+    write(path, release_snapshot(G_ema, G, module_src), protocol, numpy_layout)
 
 
 def randomize_statistics(generator: Generator, seed: int = 0) -> Generator:
@@ -198,6 +75,7 @@ def tiny_generator(
         "channel_base": channels * 16,
         "channel_max": channels,
         "mapping_kwargs": {"num_layers": 2},
+        "magnitude_ema_beta": RELEASE_MAGNITUDE_EMA_BETA,
     }
     if cfg == "r":
         options["channel_base"], options["channel_max"] = channels * 16, channels  # keep it tiny, unlike the preset

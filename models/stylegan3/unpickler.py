@@ -1,178 +1,180 @@
-"""A restricted unpickler for the release's network pickles: it builds data, never runs code from the file.
+"""Read a release network pickle as data: nothing in the file can choose code to run, memory to touch or a size to
+allocate beyond what it holds.
 
-A pickle can call any importable callable it names (`GLOBAL` + `REDUCE`), so `find_class` is an allowlist: the
-persistence reconstructor (→ `PersistentStub`, which keeps the recorded state and ignores the embedded `module_src`),
-`EasyDict` (→ a plain dict subclass), `OrderedDict`, torch's tensor/parameter rebuilders and numpy's array/scalar
-rebuilders, each replaced by a wrapper that checks its arguments. Anything else raises `UnsafePickleError` naming the
-global. Tensor storages arrive as `torch.save` bytes; those are opened with `torch.load(weights_only=True)`, torch's own
-restricted loader, instead of the original `_load_from_bytes` (which would unpickle them without restriction).
+The opcodes are interpreted by `pickle_vm` (which opcode may do what is in its docstring). The only callables a
+file can name, and what each accepts (anything else is refused, naming it):
+- `torch_utils.persistence._reconstruct_persistent_obj(meta)` → `PersistentStub`: meta a plain dict with exactly
+  type='class', version=6, module_src (a str, never looked at: the release's loader would exec it), class_name (a
+  bare identifier) and state (a dict with str keys: the module's `__dict__`).
+- `dnnlib.util.EasyDict` via NEWOBJ with no arguments → an empty `EasyDict` (a plain dict subclass), then filled
+  by SETITEMS like any dict. No BUILD.
+- `collections.OrderedDict()` with no arguments; `builtins.set` / `builtins.frozenset` of nothing or of one list of
+  scalars (protocols < 4 spell sets so); `_codecs.encode(str, 'latin1')` and `builtins.bytes()` (protocols < 3 spell
+  bytes and empty bytes so).
+- numpy: `numpy.dtype`, `numpy.ndarray` (an argument only), `numpy[._]core.multiarray._reconstruct` / `.scalar`,
+  `numpy[._]core.numeric._frombuffer`: see `pickle_numpy` (plain numeric dtypes, exact byte counts).
+- torch: `torch.storage._load_from_bytes`, `torch._utils._rebuild_tensor_v2`, `_rebuild_parameter`,
+  `_rebuild_parameter_with_state`: see `pickle_torch` (storage bytes parsed by us, bounds checked, no hooks).
+BUILD is allowed only on a numpy dtype spec and a numpy array skeleton (`pickle_numpy`), once each: the release's
+layout needs it nowhere else. Refusals raise `UnsafePickleError` (caps: `PickleLimitError`); the file's size is
+checked against `Limits.max_file_bytes` before reading.
 """
 
 from __future__ import annotations
 
-import collections
 import io
-import pickle
-import warnings
-from collections.abc import Callable
+import os
+import re
+from collections import OrderedDict
 from typing import IO, Any
 
-import numpy as np
-import torch
+from models.stylegan3.errors import PickleLimitError, UnsafePickleError
+from models.stylegan3.pickle_numpy import globals_for as numpy_globals
+from models.stylegan3.pickle_torch import globals_for as torch_globals
+from models.stylegan3.pickle_vm import Budget, FileReader, Global, Limits, Machine, Reader, Record, hashable
 
-RECONSTRUCTOR = ("torch_utils.persistence", "_reconstruct_persistent_obj")
-EASYDICT = ("dnnlib.util", "EasyDict")
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle asked for something outside the allowlist (or smuggled code through an allowed door)."""
+PERSISTENCE_VERSION = 6  # torch_utils/persistence.py `_version` in the release
+_META_KEYS = frozenset({"type", "version", "module_src", "class_name", "state"})
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 
 
 class EasyDict(dict):  # type: ignore[type-arg]
-    """Stand-in for `dnnlib.util.EasyDict`: the data only (attribute access is not needed here)."""
-
-    def __setstate__(self, state: Any) -> None:
-        # A dict subclass may carry instance state; EasyDict keeps everything in its items, so accept only that.
-        if isinstance(state, dict):
-            self.update(state)
-        elif state is not None:
-            raise UnsafePickleError("unexpected EasyDict state")
+    """Stand-in for `dnnlib.util.EasyDict` (a dict whose attributes are its items): the data only."""
 
 
-class PersistentStub:
-    """What a persistent object (a network module) becomes: its class name and recorded `__dict__`, nothing run."""
+class PersistentStub(Record):
+    """A persistent network object of the file: its bare class name and recorded `__dict__`, nothing run."""
 
     __slots__ = ("class_name", "state", "version")
 
     def __init__(self, class_name: str, state: dict[str, Any], version: int) -> None:
         self.class_name, self.state, self.version = class_name, state, version
 
-    def __setstate__(self, state: Any) -> None:
-        raise UnsafePickleError("refused: state applied to a persistent object after reconstruction")
-
     @property
     def init_args(self) -> tuple[Any, ...]:
-        return tuple(self.state.get("_init_args", ()))
+        args = self.state.get("_init_args", ())
+        return args if isinstance(args, tuple) else ()
 
     @property
     def init_kwargs(self) -> dict[str, Any]:
-        return dict(self.state.get("_init_kwargs", {}))
+        kwargs = self.state.get("_init_kwargs", {})
+        return dict(kwargs) if isinstance(kwargs, dict) else {}
+
+    def children(self) -> dict[str, Any]:
+        """Child modules by name (a name that is not text becomes a placeholder, which matches no module)."""
+        modules = self.state.get("_modules")
+        if not isinstance(modules, dict):
+            return {}
+        return {
+            k if isinstance(k, str) else f"<{type(k).__name__} #{i}>": v for i, (k, v) in enumerate(modules.items())
+        }
 
     def __repr__(self) -> str:
         return f"PersistentStub({self.class_name!r})"
 
 
-def _reconstruct_persistent_obj(meta: Any) -> PersistentStub:
-    if not isinstance(meta, dict) or meta.get("type") != "class":
-        raise UnsafePickleError("refused persistent object: only meta of type 'class' is supported")
-    class_name, state = meta.get("class_name"), meta.get("state")
-    if not isinstance(class_name, str) or not isinstance(state, dict):
-        raise UnsafePickleError("refused persistent object: malformed meta")
-    # meta["module_src"] (the source text the original loader would exec) is deliberately never looked at.
-    return PersistentStub(class_name, state, int(meta.get("version", 0)))
+def _persistent(args: tuple[Any, ...]) -> PersistentStub:
+    meta = args[0] if len(args) == 1 else None
+    if type(meta) is not dict or set(meta) != _META_KEYS:
+        raise UnsafePickleError("refused persistent object: its meta is not the release's")
+    kind, version, name, state = meta["type"], meta["version"], meta["class_name"], meta["state"]
+    if not (type(kind) is str and kind == "class" and type(meta["module_src"]) is str):
+        raise UnsafePickleError("refused persistent object: only classes are supported")
+    if not (type(version) is int and version == PERSISTENCE_VERSION):
+        raise UnsafePickleError(f"refused persistent object: persistence version {version!r:.20}, expected 6")
+    if not (type(name) is str and _CLASS_NAME.fullmatch(name)):
+        raise UnsafePickleError("refused persistent object: malformed class name")
+    if not (isinstance(state, dict) and all(type(k) is str for k in state)):
+        raise UnsafePickleError(f"refused persistent object {name}: its state is not a dict of attributes")
+    return PersistentStub(name, state, version)
 
 
-def _load_storage_bytes(data: Any) -> Any:
-    if not isinstance(data, bytes):
-        raise UnsafePickleError("refused tensor storage: expected bytes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TypedStorage deprecation chatter
-            storage = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        raise UnsafePickleError(f"refused tensor storage: {exc}") from None
-    if not isinstance(storage, torch.storage.TypedStorage | torch.UntypedStorage):
-        raise UnsafePickleError(f"refused tensor storage: got {type(storage).__name__}")
-    return storage
+def _easydict(args: tuple[Any, ...]) -> EasyDict:
+    if args:
+        raise UnsafePickleError("refused EasyDict with constructor arguments")
+    return EasyDict()
 
 
-def _rebuild_tensor_v2(
-    storage: Any,
-    storage_offset: int,
-    size: tuple[int, ...],
-    stride: tuple[int, ...],
-    requires_grad: bool = False,
-    backward_hooks: Any = None,
-    metadata: Any = None,
-) -> torch.Tensor:
-    if not isinstance(storage, torch.storage.TypedStorage | torch.UntypedStorage):
-        raise UnsafePickleError("refused tensor: storage is not a torch storage")
-    # Hooks and metadata are dropped: a served network needs neither, and hooks would be callables from the file.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch._utils._rebuild_tensor(storage, int(storage_offset), tuple(size), tuple(stride))
+def _ordered_dict(args: tuple[Any, ...]) -> OrderedDict[Any, Any]:
+    if args:
+        raise UnsafePickleError("refused OrderedDict with constructor arguments")
+    return OrderedDict()
 
 
-def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None, *_: Any) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
-        raise UnsafePickleError("refused parameter: data is not a tensor")
-    return data
+def _members(args: tuple[Any, ...]) -> list[Any]:
+    if not args:
+        return []
+    if len(args) != 1 or type(args[0]) is not list:
+        raise UnsafePickleError("refused set construction")
+    for member in args[0]:
+        if not hashable(member):
+            raise UnsafePickleError(f"a {type(member).__name__} cannot be a set member")
+    return args[0]
 
 
-def _numpy_dtype(*args: Any) -> np.dtype[Any]:
-    dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise UnsafePickleError("refused numpy object dtype")
-    return dtype
-
-
-def _numpy_reconstruct(cls: Any, *args: Any) -> np.ndarray[Any, Any]:
-    if cls is not np.ndarray:
-        raise UnsafePickleError("refused numpy reconstruct of a non-ndarray type")
-    return np.ndarray.__new__(np.ndarray, *args)
-
-
-def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
-        raise UnsafePickleError("refused numpy scalar")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
-def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
-    # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1').
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+def _encode(args: tuple[Any, ...]) -> bytes:
+    if not (len(args) == 2 and type(args[0]) is str and type(args[1]) is str and args[1] in ("latin1", "latin-1")):
         raise UnsafePickleError("refused _codecs.encode")
-    return text.encode("latin1")
+    try:
+        return args[0].encode("latin1")
+    except UnicodeEncodeError:
+        raise UnsafePickleError("refused _codecs.encode: not latin-1") from None
 
 
-_ALLOWED: dict[tuple[str, str], Callable[..., Any] | type] = {
-    RECONSTRUCTOR: _reconstruct_persistent_obj,
-    EASYDICT: EasyDict,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    # Module state holds `_non_persistent_buffers_set`; protocols < 4 spell sets as builtins.set([...]).
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("_codecs", "encode"): _codecs_encode,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-}
+def _empty_bytes(args: tuple[Any, ...]) -> bytes:
+    if args:
+        raise UnsafePickleError("refused bytes() with arguments")
+    return b""
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "__builtin__":  # the Python 2 spelling that protocol-2 pickles use
-            module = "builtins"
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(f"refused global {module}.{name}") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError("refused persistent id (not a network pickle)")
-
-
-def safe_load(file: IO[bytes]) -> Any:
-    """Unpickle a network pickle without executing anything it contains."""
-    return RestrictedUnpickler(file).load()
+def _table(budget: Budget) -> dict[tuple[str, str], Global]:
+    table = {
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): Global(
+            "torch_utils.persistence", "_reconstruct_persistent_obj", reduce=_persistent
+        ),
+        ("dnnlib.util", "EasyDict"): Global("dnnlib.util", "EasyDict", newobj=_easydict),
+        ("collections", "OrderedDict"): Global("collections", "OrderedDict", reduce=_ordered_dict),
+        ("builtins", "set"): Global("builtins", "set", reduce=lambda a: set(_members(a))),
+        ("builtins", "frozenset"): Global("builtins", "frozenset", reduce=lambda a: frozenset(_members(a))),
+        ("_codecs", "encode"): Global("_codecs", "encode", reduce=_encode),
+        ("builtins", "bytes"): Global("builtins", "bytes", reduce=_empty_bytes),
+    }
+    return table | numpy_globals(budget) | torch_globals(budget)
 
 
-def safe_loads(data: bytes) -> Any:
-    return safe_load(io.BytesIO(data))
+def _hint(module: str, name: str) -> str:
+    if module.startswith(("torch.nn.", "timm.")):
+        return ": a plain torch module, which StyleGAN3 network pickles never hold (StyleGAN-XL's do)"
+    return ""
+
+
+def safe_load(file: IO[bytes], limits: Limits | None = None) -> Any:
+    """Unpickle a network pickle as data (see the module docstring); `UnsafePickleError` for anything else."""
+    limits = limits or Limits()
+    reader = FileReader(file)
+    try:
+        return _load(reader, limits)
+    except (UnsafePickleError, PickleLimitError):
+        raise
+    except (RecursionError, MemoryError, ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
+        # The interpreter checks before it acts; this is the net under that, so a reader bug is still a refusal.
+        raise UnsafePickleError(f"unreadable pickle ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _load(reader: Reader, limits: Limits) -> Any:
+    if reader.left > limits.max_file_bytes:
+        raise PickleLimitError(f"file of {reader.left} bytes, over the {limits.max_file_bytes}-byte limit")
+    budget = Budget(limits)
+    value = Machine(reader, _table(budget), budget, hint=_hint).load()
+    if reader.left:
+        raise UnsafePickleError(f"{reader.left} bytes after the end of the pickle")
+    return value
+
+
+def safe_loads(data: bytes, limits: Limits | None = None) -> Any:
+    return safe_load(io.BytesIO(data), limits)
+
+
+def read_network_pickle(path: str | os.PathLike[str], limits: Limits | None = None) -> Any:
+    with open(path, "rb") as f:
+        return safe_load(f, limits)

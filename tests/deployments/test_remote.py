@@ -87,7 +87,7 @@ def test_with_local_backends_failing_the_providers_are_tried_in_order(remote) ->
         ("remote:gemini", "ok"),
     ]
     assert body["attempts"][1]["error"] == "no FAL_KEY or FAL_API_KEY set"
-    assert body["backend"] == "remote" and body["provider"] == "gemini:gemini-2.5-flash-image"
+    assert body["backend"] == "remote" and body["provider"] == "gemini:gemini-nano-banana-2.1"
     assert (body["width"], body["height"]) == (300, 200)
     sent = fake.received("gemini")[-1]
     assert sent.headers["x-goog-api-key"] == fake.keys["gemini"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Route
+from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Limits, Route
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -29,6 +29,7 @@ def run_gateway(
     jobs: JobArgs | None = None,
     public_base_url: str | None = None,
     replicas: int = 1,
+    limits: Limits | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
 
@@ -42,6 +43,7 @@ def run_gateway(
         request_timeout_s=request_timeout_s,
         storage_dir=str(storage_dir),
         circuit=circuit or CircuitArgs(),
+        limits=limits or Limits(),
         jobs=jobs or JobArgs(),
         public_base_url=public_base_url,
     )

@@ -19,25 +19,97 @@ import struct
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
-Provider = Literal["openai", "gemini", "fal"]
+from tests.fakes.provider_replies import (
+    FAL_REFUSAL_DETAIL,
+    GEMINI_QUOTA_MESSAGE,
+    HANG,
+    OK,
+    RESET,
+    Step,
+    fal_infra_error,
+    fal_locked,
+    fal_refusal,
+    fal_toolkit_error,
+    gemini_daily_quota,
+    gemini_error,
+    gemini_no_image,
+    gemini_quota_failure,
+    gemini_retry_info,
+    http_date,
+    no_image,
+    openai_error,
+    openai_with_verdict,
+    rate_limited,
+    refusal,
+    reply,
+    server_error,
+)
 
-# gemini-2.5-flash-image's output size for each aspect ratio (about 1 MP each).
-GEMINI_SIZES: dict[str, tuple[int, int]] = {
+# Tests build their scripts from the replies module through this one.
+__all__ = [
+    "DRAFT_COLOUR",
+    "FAL_REFUSAL_DETAIL",
+    "FINAL_COLOUR",
+    "GEMINI_QUOTA_MESSAGE",
+    "HANG",
+    "OK",
+    "RESET",
+    "FakeProviders",
+    "Received",
+    "Step",
+    "fal_infra_error",
+    "fal_locked",
+    "fal_refusal",
+    "fal_toolkit_error",
+    "gemini_daily_quota",
+    "gemini_error",
+    "gemini_no_image",
+    "gemini_quota_failure",
+    "gemini_retry_info",
+    "http_date",
+    "no_image",
+    "openai_error",
+    "openai_with_verdict",
+    "png_bytes",
+    "rate_limited",
+    "refusal",
+    "reply",
+    "server_error",
+]
+
+# Gemini 3 image models' 1K output for each aspect ratio; 2K and 4K are twice and four times each side (the
+# resolution table of ai.google.dev/gemini-api/docs/image-generation for Gemini 3 Pro Image). The extreme ratios
+# of Nano Banana 2/2.1 (1:4 4:1 1:8 8:1) are not in that table: ours hold ~1 MP on a 16-pixel grid.
+GEMINI_1K_SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-    "21:9": (1536, 672),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+    "1:4": (512, 2048),
+    "4:1": (2048, 512),
+    "1:8": (368, 2896),
+    "8:1": (2896, 368),
+}
+GEMINI_TIER_SCALE = {"1K": 1, "2K": 2, "4K": 4}
+# Models the fake Gemini serves, and the ratios each accepts (catalogue.yaml); anything else is a 404 NOT_FOUND.
+GEMINI_MODELS: dict[str, frozenset[str]] = {
+    "gemini-nano-banana-2.1": frozenset(GEMINI_1K_SIZES),
+    "gemini-3.1-flash-image": frozenset(GEMINI_1K_SIZES),
+    "gemini-3-pro-image": frozenset(list(GEMINI_1K_SIZES)[:10]),
+    "gemini-3.1-flash-lite-image": frozenset(list(GEMINI_1K_SIZES)[:10]),
 }
 FAL_SIZES: dict[str, tuple[int, int]] = {
     "square_hd": (1024, 1024),
@@ -47,102 +119,11 @@ FAL_SIZES: dict[str, tuple[int, int]] = {
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
 }
-GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
-
-
-@dataclass(frozen=True)
-class Step:
-    """What the fake does with one request: answer normally, send a canned reply, reset the socket, or hang."""
-
-    action: Literal["ok", "reply", "reset", "hang"]
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-OK = Step("ok")
-RESET = Step("reset")
-HANG = Step("hang")
-
-
-def reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Step:
-    return Step("reply", status, body, dict(headers or {}))
-
-
-def openai_error(code: str | None, type_: str, message: str = "error", param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-def gemini_error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details is not None:
-        error["details"] = details
-    return {"error": error}
-
-
-def gemini_retry_info(delay: str) -> dict[str, Any]:
-    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
-
-
-FAL_REFUSAL_DETAIL = "The content could not be processed because it contained material flagged by a content checker."
-
-
-def fal_refusal(prompt: str = "") -> Step:
-    detail = {
-        "loc": ["body", "prompt"],
-        "msg": FAL_REFUSAL_DETAIL,
-        "type": "content_policy_violation",
-        "url": "https://docs.fal.ai/errors#content_policy_violation",
-        "ctx": {},
-        "input": prompt,
-    }
-    return reply(422, {"detail": [detail]})
-
-
-def fal_infra_error(status: int, error_type: str, detail: str) -> Step:
-    return reply(status, {"detail": detail, "error_type": error_type}, {"X-Fal-Error-Type": error_type})
-
-
-# Canned faults for the common cases, per provider.
-def refusal(provider: Provider) -> Step:
-    if provider == "openai":
-        return reply(
-            400,
-            openai_error(
-                "moderation_blocked", "image_generation_user_error", "Your request was rejected by the safety system."
-            ),
-        )
-    if provider == "gemini":
-        return reply(200, {"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}], "modelVersion": "x"})
-    return fal_refusal()
-
-
-def no_image(provider: Provider) -> Step:
-    if provider == "openai":
-        return reply(200, {"created": int(time.time()), "data": []})
-    if provider == "gemini":
-        candidate = {"content": {"role": "model", "parts": []}, "finishReason": "OTHER", "index": 0}
-        return reply(200, {"candidates": [candidate]})
-    return reply(200, {"images": [], "seed": 1, "has_nsfw_concepts": [], "timings": {}, "prompt": ""})
-
-
-def rate_limited(provider: Provider, retry_after: str | None = None) -> Step:
-    headers = {"retry-after": retry_after} if retry_after is not None else {}
-    if provider == "openai":
-        body = openai_error("rate_limit_exceeded", "requests", "Rate limit reached for images per minute.")
-        return reply(429, body, headers)
-    if provider == "gemini":
-        details = [gemini_retry_info(f"{retry_after}s")] if retry_after is not None else []
-        return reply(429, gemini_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted.", details))
-    return reply(429, {"detail": "Rate limit exceeded"}, headers)
-
-
-def server_error(provider: Provider, status: int = 500) -> Step:
-    if provider == "openai":
-        return reply(status, openai_error(None, "server_error", "The server had an error processing your request."))
-    if provider == "gemini":
-        return reply(status, gemini_error(status, "UNAVAILABLE", "The model is overloaded. Please try again later."))
-    return fal_infra_error(status, "runner_scheduling_failure", "No runner available")
+# The GPT image models the fake OpenAI serves; the retired ones answer 404 model_not_found, as the real API does
+# after a shutdown ("The model `dall-e-3` has been deprecated", quoted in dev.to/flarecanary, 2026-05).
+OPENAI_MODELS = frozenset({"gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2"})
+OPENAI_RETIRED = frozenset({"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"})
+OPENAI_QUALITIES = frozenset({"low", "medium", "high", "xhigh", "max", "auto"})
 
 
 @dataclass(frozen=True)
@@ -155,7 +136,22 @@ class Received:
     provider: str  # "openai" | "gemini" | "fal" | "files" | "other"
 
 
-def png_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+FINAL_COLOUR = (40, 120, 200)
+DRAFT_COLOUR = (230, 40, 40)
+
+
+def _gpt_image_size(size: str) -> tuple[int, int] | None:
+    if size == "auto":
+        return 1024, 1024
+    try:
+        w, h = (int(v) for v in size.split("x"))
+    except ValueError:
+        return None
+    ok = w % 16 == 0 and h % 16 == 0 and max(w, h) <= 3840 and max(w / h, h / w) <= 3
+    return (w, h) if ok and 655_360 <= w * h <= 8_294_400 else None
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int] = FINAL_COLOUR) -> bytes:
     img = Image.new("RGB", (width, height), color)
     # A mark off-centre, so a crop or a flip would show.
     ImageDraw.Draw(img).rectangle((0, 0, width // 4, height // 4), fill=(250, 200, 30))
@@ -384,27 +380,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, openai_error("invalid_api_key", "invalid_request_error", msg))
             return
         body = req.body if isinstance(req.body, dict) else {}
-        model = str(body.get("model") or "dall-e-2")
+        model = str(body.get("model") or "")
+        if model in OPENAI_RETIRED:
+            msg = f"The model `{model}` has been deprecated. Learn more: https://platform.openai.com/docs/deprecations"
+            self._send(404, openai_error("model_not_found", "invalid_request_error", msg, "model"))
+            return
+        if model not in OPENAI_MODELS:
+            msg = f"The model `{model}` does not exist or you do not have access to it."
+            self._send(404, openai_error("model_not_found", "invalid_request_error", msg, "model"))
+            return
         if not body.get("prompt"):
             self._send(400, openai_error(None, "invalid_request_error", "Missing prompt", "prompt"))
             return
-        dalle = model.startswith("dall-e")
-        if not dalle and "response_format" in body:
-            msg = "Unknown parameter: 'response_format'."
-            self._send(400, openai_error("unknown_parameter", "invalid_request_error", msg, "response_format"))
+        for name in ("response_format", "style"):
+            if name in body:
+                msg = f"Unknown parameter: '{name}'."
+                self._send(400, openai_error("unknown_parameter", "invalid_request_error", msg, name))
+                return
+        if body.get("quality", "auto") not in OPENAI_QUALITIES:
+            msg = f"Invalid value: '{body['quality']}'."
+            self._send(400, openai_error("invalid_value", "invalid_request_error", msg, "quality"))
             return
-        size = str(body.get("size") or "1024x1024")
-        if not dalle and size not in GPT_IMAGE_SIZES:
-            msg = f"Invalid value: '{size}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'."
+        size = str(body.get("size") or "auto")
+        dims = _gpt_image_size(size)
+        if dims is None:
+            # openai-python `image_generate_params.py` (gpt-image-2): sides divisible by 16, ratio 1:3..3:1,
+            # at most 3840x2160, within the pixel bounds.
+            msg = f"Invalid value: '{size}'. Width and height must be multiples of 16 within the supported limits."
             self._send(400, openai_error("invalid_value", "invalid_request_error", msg, "size"))
             return
-        w, h = (1024, 1024) if size == "auto" else (int(v) for v in size.split("x"))
-        png = png_bytes(w, h)
-        revised = f"revised: {body['prompt']}" if model.startswith("dall-e-3") else None
-        if dalle and body.get("response_format", "url") == "url":
-            item = {"url": fake.add_file("image/png", png), "b64_json": None, "revised_prompt": revised}
-        else:
-            item = {"b64_json": base64.b64encode(png).decode(), "url": None, "revised_prompt": revised}
+        png = png_bytes(*dims)
+        item = {"b64_json": base64.b64encode(png).decode(), "url": None, "revised_prompt": None}
         usage = {"total_tokens": 100, "input_tokens": 10, "output_tokens": 90}
         self._send(200, {"created": int(time.time()), "data": [item], "usage": usage})
 
@@ -423,21 +429,31 @@ class _Handler(BaseHTTPRequestHandler):
             msg = f"API key not valid. Please pass a valid API key. (got {key})"
             self._send(400, gemini_error(400, "INVALID_ARGUMENT", msg, details))
             return
-        if not req.path.endswith(":generateContent"):
-            self._send(404, gemini_error(404, "NOT_FOUND", "not found"))
+        model = req.path.removeprefix("/v1beta/models/").removesuffix(":generateContent")
+        if not req.path.endswith(":generateContent") or model not in GEMINI_MODELS:
+            msg = f"models/{model} is not found for API version v1beta, or is not supported for generateContent."
+            self._send(404, gemini_error(404, "NOT_FOUND", msg))
             return
         body = req.body if isinstance(req.body, dict) else {}
         config = body.get("generationConfig") or {}
-        ratio = (config.get("imageConfig") or {}).get("aspectRatio", "1:1")
-        if ratio not in GEMINI_SIZES:
-            self._send(400, gemini_error(400, "INVALID_ARGUMENT", f"Unsupported aspect ratio: {ratio}"))
+        image_config = config.get("imageConfig") or {}
+        ratio = image_config.get("aspectRatio", "1:1")
+        tier = image_config.get("imageSize", "1K")
+        if ratio not in GEMINI_MODELS[model] or tier not in GEMINI_TIER_SCALE:
+            self._send(400, gemini_error(400, "INVALID_ARGUMENT", f"Unsupported image config: {ratio} {tier}"))
             return
-        png = png_bytes(*GEMINI_SIZES[ratio])
-        parts: list[dict[str, Any]] = []
+        w, h = (side * GEMINI_TIER_SCALE[tier] for side in GEMINI_1K_SIZES[ratio])
+        # Gemini 3 image models think in pictures: up to two interim images, marked `"thought": true`, come
+        # before the final one, which carries the thought signature (ai.google.dev image-generation guide,
+        # "Thinking process"; google-genai `types.Part.thought` / `thought_signature`).
+        parts: list[dict[str, Any]] = [{"text": "Planning the composition.", "thought": True}]
+        for _ in range(2):
+            draft = base64.b64encode(png_bytes(w // 2, h // 2, DRAFT_COLOUR)).decode()
+            parts.append({"inlineData": {"mimeType": "image/png", "data": draft}, "thought": True})
         if "TEXT" in (config.get("responseModalities") or []):
             parts.append({"text": "Here is your image."})
-        parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}})
-        model = req.path.removeprefix("/v1beta/models/").removesuffix(":generateContent")
+        final = {"mimeType": "image/png", "data": base64.b64encode(png_bytes(w, h)).decode()}
+        parts.append({"inlineData": final, "thoughtSignature": base64.b64encode(b"signature").decode()})
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
         usage = {"promptTokenCount": 10, "candidatesTokenCount": 1290, "totalTokenCount": 1300}
         self._send(200, {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model})

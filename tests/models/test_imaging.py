@@ -146,6 +146,14 @@ def test_too_many_pixels_are_refused_before_decoding(monkeypatch: pytest.MonkeyP
         exact_png(_encode(Image.new("RGB", (10, 10))), 5, 5)
 
 
+def test_a_callers_pixel_cap_is_checked_from_the_header() -> None:
+    data = _encode(Image.new("RGB", (100, 100)))
+
+    with pytest.raises(ValueError, match="100x100 is too large"):
+        exact_png(data, 5, 5, max_pixels=9_999)
+    assert exact_png(data, 5, 5, max_pixels=10_000)[1] == (100, 100)
+
+
 def test_rgba_is_preserved() -> None:
     # Transparent left half, half-transparent right half: both survive the resampling.
     src = Image.new("RGBA", (64, 64), (0, 0, 0, 0))

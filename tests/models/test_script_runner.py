@@ -8,12 +8,12 @@ import io
 import json
 import os
 import pickle
-import signal
 import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from PIL import Image
@@ -27,6 +27,7 @@ from models.script.runner import (
     default_python,
     parse_output,
     run_script,
+    secret_values,
 )
 
 
@@ -39,6 +40,13 @@ def _png() -> bytes:
 PNG = _png()
 PNG_URI = encode_data_uri("image/png", PNG)
 PAYLOAD = {"prompt": "a friendly robot", "size": "4x3", "seed": 1}
+SECRETS = {
+    "OPENAI_API_KEY": "sk-proj-OPENAI/0123456789+abcdef",
+    "GEMINI_API_KEY": "AIzaGEMINI-0123456789abcdefgh",
+    "GOOGLE_API_KEY": "AIzaGOOGLE-0123456789abcdefgh",
+    "FAL_KEY": "fal-key:0123456789/abcdef+xyz",
+    "FAL_API_KEY": "fal-api-0123456789abcdefgh",
+}
 
 
 def _script(tmp_path: Path, body: str, name: str = "child.py") -> list[str]:
@@ -52,12 +60,23 @@ def _run(argv: list[str], payload: dict[str, Any] = PAYLOAD, **kwargs: Any) -> S
     return asyncio.run(run_script(argv, payload, **kwargs))
 
 
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie: killed and waiting for a parent (init, here) to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+
+
 def _gone(pid: int, *, group: bool, within_s: float = 10.0) -> bool:
-    """True once nothing answers to the pid (or process group); the killed grandchild is reaped by init."""
+    """True once nothing alive answers to the pid (or process group)."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
+        if not group and _dead(pid):
+            return True
         try:
-            (os.killpg if group else os.kill)(pid, 0)
+            os.killpg(pid, 0) if group else os.kill(pid, 0)
         except ProcessLookupError:
             return True
         time.sleep(0.05)
@@ -179,15 +198,109 @@ def test_cancelling_the_call_kills_the_process_group(tmp_path: Path) -> None:
 def test_a_grandchild_that_escaped_the_group_does_not_hold_the_answer_back(tmp_path: Path) -> None:
     record = tmp_path / "escaped.txt"
     body = f"""
-        # A new session: the timeout's group kill cannot reach it, and it keeps our stdout open.
+        # A new session: the group kill cannot reach it, and it keeps our stdout open.
         escaped = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True)
         open({str(record)!r}, 'w').write(str(escaped.pid))
         print(json.dumps({{'dataUri': {PNG_URI!r}}}), flush=True)
     """
-    try:
-        assert _run(_script(tmp_path, body), timeout_s=60.0).data_uri == PNG_URI
-    finally:
-        os.kill(int(record.read_text()), signal.SIGKILL)
+    assert _run(_script(tmp_path, body), timeout_s=60.0).data_uri == PNG_URI
+    # ...and it does not outlive the run either.
+    assert _gone(int(record.read_text()), group=False)
+
+
+def test_a_grandchild_that_called_setsid_is_killed_at_the_timeout(tmp_path: Path) -> None:
+    record = tmp_path / "pids.json"
+    body = f"""
+        json.load(sys.stdin)
+        # setsid(): its own session and group, out of reach of a kill of ours.
+        escaped = subprocess.Popen([sys.executable, '-c', 'import os, time; os.setsid(); time.sleep(600)'])
+        time.sleep(0.5)
+        with open({str(record)!r}, 'w') as f:
+            json.dump({{'pid': os.getpid(), 'escaped': escaped.pid, 'sid': os.getsid(escaped.pid)}}, f)
+        time.sleep(600)
+    """
+    with pytest.raises(ScriptTimeout):
+        _run(_script(tmp_path, body), timeout_s=3.0)
+
+    pids = json.loads(record.read_text())
+    assert pids["sid"] == pids["escaped"]  # it really left the child's session
+    assert _gone(pids["pid"], group=False)
+    assert _gone(pids["escaped"], group=False)
+
+
+def test_a_double_forked_daemon_is_killed_when_the_script_ends(tmp_path: Path) -> None:
+    record = tmp_path / "daemon.txt"
+    daemon = textwrap.dedent(f"""
+        import os, time
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        open({str(record)!r}, 'w').write(str(os.getpid()))
+        time.sleep(600)
+    """)
+    body = f"""
+        subprocess.run([sys.executable, '-c', {daemon!r}], check=True)
+        while not os.path.exists({str(record)!r}) or not open({str(record)!r}).read():
+            time.sleep(0.05)
+        print(json.dumps({{'dataUri': {PNG_URI!r}}}), flush=True)
+    """
+    assert _run(_script(tmp_path, body), timeout_s=60.0).data_uri == PNG_URI
+
+    # Reparented away from the child, in a session of its own: found by the run marker it inherited.
+    assert _gone(int(record.read_text()), group=False)
+
+
+def test_the_child_sees_only_allowlisted_variables_and_no_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", "postgres://admin:hunter2@db/prod")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    seen = tmp_path / "env.json"
+    body = f"""
+        json.dump(dict(os.environ), open({str(seen)!r}, 'w'))
+        print(json.dumps({{'dataUri': {PNG_URI!r}}}))
+    """
+    _run(_script(tmp_path, body))
+
+    env = json.loads(seen.read_text())
+    assert not set(SECRETS) & set(env)
+    assert "DATABASE_URL" not in env
+    assert env["LC_ALL"] == "C.UTF-8" and env["PYTHONHASHSEED"] == "0" and env["PATH"] == os.environ["PATH"]
+    assert env["CUDA_VISIBLE_DEVICES"] == ""
+    assert set(env) <= {"PATH", "HOME", "LANG", "CUDA_VISIBLE_DEVICES", "CASCADE_SCRIPT_RUN"} | {
+        k for k in env if k.startswith(("LC_", "PYTHON"))
+    }
+
+
+def test_named_variables_and_secrets_are_passed(tmp_path: Path) -> None:
+    base = {"PATH": os.environ["PATH"], "OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"], "REGION": "eu", "OTHER": "x"}
+    env = build_env(base, pass_env=["REGION"], secret_env=["OPENAI_API_KEY"], extra={"MODE": "fast"})
+
+    assert env == {
+        "PATH": os.environ["PATH"],
+        "OPENAI_API_KEY": SECRETS["OPENAI_API_KEY"],
+        "REGION": "eu",
+        "MODE": "fast",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+
+
+@pytest.mark.parametrize("form", ["plain", "url", "base64"])
+def test_secrets_are_masked_in_stderr_and_error_text(tmp_path: Path, form: str) -> None:
+    key = SECRETS["FAL_KEY"]
+    shown = {"plain": key, "url": quote(key, safe=""), "base64": base64.b64encode(key.encode()).decode()}[form]
+    loud = _script(tmp_path, f"sys.stderr.write('auth failed for ' + {shown!r}); sys.exit(3)\n", "loud.py")
+    chatty = _script(tmp_path, f"print(json.dumps({{'error': 'bad key ' + {shown!r}}}))\n", "chatty.py")
+    garbled = _script(tmp_path, f"print('not json ' + {shown!r})\n", "garbled.py")
+
+    for argv in (loud, chatty, garbled):
+        with pytest.raises(ScriptError) as info:
+            _run(argv, secrets=[key, None])
+        assert shown not in str(info.value) and key not in str(info.value)
+        assert "***" in str(info.value)
 
 
 def test_gpus_are_hidden_from_the_child_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,10 +327,17 @@ def test_a_missing_program_is_a_script_error(tmp_path: Path) -> None:
 
 
 def test_build_env() -> None:
-    base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "3"}
+    base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "3", "FAL_KEY": "f" * 20, "HOSTNAME": "box"}
     assert build_env(base, None) == {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": ""}
     assert build_env(base, "0")["CUDA_VISIBLE_DEVICES"] == "0"
     assert base["CUDA_VISIBLE_DEVICES"] == "3"  # the caller's mapping is left alone
+
+
+def test_secret_values_cover_known_keys_and_configured_secrets() -> None:
+    base = {"OPENAI_API_KEY": "sk-1", "GOOGLE_API_KEY": "g-2", "MY_TOKEN": "t-3", "PATH": "/bin"}
+
+    assert set(secret_values(base, ["MY_TOKEN"], {"OTHER_SECRET": "o-4"})) == {"sk-1", "g-2", "t-3"}
+    assert set(secret_values(base, ["OTHER_SECRET"], {"OTHER_SECRET": "o-4"})) == {"sk-1", "g-2", "o-4"}
 
 
 def test_default_python(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,9 @@ def config_for(fake: FakeProviders, name: str, **overrides: Any) -> ProviderConf
         "attempt_timeout_s": 10.0,
         "retry": RetryPolicy(max_tries=3, base_delay_s=0.01, max_delay_s=0.05),
         "allow_http_hosts": (fake.host,),
+        # The fake serves image URLs from loopback: an explicit allowance no production config has.
+        "image_hosts": ("127.0.0.1",),
+        "allow_private_networks": ("127.0.0.0/8",),
     }
     fields.update(overrides)
     return provider_config(name, **fields)

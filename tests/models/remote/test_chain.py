@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import io
 import pickle
 import time
@@ -14,7 +15,16 @@ from cascade.types import ImageResult
 from models.remote.chain import configs_from_env, generate_chain, keys_from_env, new_client
 from models.remote.config import ProviderConfig
 from models.remote.retry import RetryPolicy
-from tests.fakes.providers import HANG, FakeProviders, openai_error, refusal, reply, server_error
+from tests.fakes.providers import (
+    HANG,
+    FakeProviders,
+    gemini_daily_quota,
+    gemini_no_image,
+    openai_error,
+    refusal,
+    reply,
+    server_error,
+)
 from tests.models.remote.helpers import RecordingSleep, config_for, deadline_in, quick_timing, run
 
 
@@ -53,7 +63,7 @@ def test_missing_key_is_skipped_with_reason_then_next_serves(fake: FakeProviders
 
     result = _chain(fake, providers, 101, 77)
 
-    assert result.provider == "gemini:gemini-2.5-flash-image"
+    assert result.provider == "gemini:gemini-nano-banana-2.1"
     assert (result.width, result.height) == (101, 77)
     with Image.open(io.BytesIO(result.data)) as img:
         assert img.size == (101, 77)
@@ -61,11 +71,11 @@ def test_missing_key_is_skipped_with_reason_then_next_serves(fake: FakeProviders
     assert (skipped.backend, skipped.outcome, skipped.error) == ("remote:openai", "skipped", "no OPENAI_API_KEY set")
     assert skipped.elapsed_ms < 50
     assert (ok.backend, ok.outcome, ok.error) == ("remote:gemini", "ok", None)
-    # 101x77 is nearest 4:3, which Gemini draws at 1184x864.
+    # 101x77 is nearest 4:3, which Gemini 3 image models draw at 1200x896 (1K).
     assert result.meta == {
-        "model": "gemini-2.5-flash-image",
-        "native_width": 1184,
-        "native_height": 864,
+        "model": "gemini-nano-banana-2.1",
+        "native_width": 1200,
+        "native_height": 896,
         "revised_prompt": None,
     }
     assert fake.received("openai") == [] and fake.received("fal") == []
@@ -108,11 +118,43 @@ def test_refusal_stops_the_chain_by_default(fake: FakeProviders) -> None:
     with pytest.raises(Refused) as info:
         _chain(fake, providers)
 
-    assert "openai:gpt-image-1" in str(info.value)
+    assert "openai:gpt-image-2.6-flare" in str(info.value)
     [attempt] = info.value.attempts
     assert attempt.outcome == "error" and attempt.error is not None and attempt.error.startswith("refused")
     assert len(fake.received("openai")) == 1
     assert fake.received("gemini") == []
+
+
+def test_no_image_from_gemini_moves_on_to_the_next_provider(fake: FakeProviders) -> None:
+    fake.always("gemini", gemini_no_image())
+
+    result = _chain(fake, [config_for(fake, "gemini"), config_for(fake, "fal")])
+
+    assert result.provider == "fal:fal-ai/flux/schnell"
+    first, second = result.attempts
+    assert (first.backend, first.outcome) == ("remote:gemini", "error") and "NO_IMAGE" in (first.error or "")
+    assert (second.backend, second.outcome) == ("remote:fal", "ok")
+    assert len(fake.received("gemini")) == 1
+
+
+def test_a_spent_daily_quota_is_asked_once_then_the_next_provider_serves(fake: FakeProviders) -> None:
+    fake.always("gemini", gemini_daily_quota())
+
+    result = _chain(fake, [config_for(fake, "gemini"), config_for(fake, "fal")])
+
+    assert result.provider == "fal:fal-ai/flux/schnell"
+    assert result.attempts[0].error is not None and result.attempts[0].error.startswith("quota: HTTP 429")
+    assert len(fake.received("gemini")) == 1
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(fake: FakeProviders, bomb: bytes) -> None:
+    part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(bomb).decode()}}
+    fake.always("gemini", reply(200, {"candidates": [{"content": {"parts": [part]}, "finishReason": "STOP"}]}))
+
+    result = _chain(fake, [config_for(fake, "gemini"), config_for(fake, "fal")], 512, 512)
+
+    assert result.provider == "fal:fal-ai/flux/schnell"
+    assert "7999x7999 is too large" in (result.attempts[0].error or "")
 
 
 def test_refusal_with_continue_policy_tries_the_next(fake: FakeProviders) -> None:
@@ -219,9 +261,9 @@ def test_keys_from_env_precedence_and_aliases() -> None:
 def test_configs_from_env_order_base_urls_and_overrides() -> None:
     env = {"FAL_KEY": "fal-key-0123456789", "OPENAI_BASE_URL": "http://proxy.local/v1"}
 
-    configs = configs_from_env(env, order=("fal", "openai"), overrides={"openai": {"model": "dall-e-3"}})
+    configs = configs_from_env(env, order=("fal", "openai"), overrides={"openai": {"model": "gpt-image-2.6-sunburst"}})
 
-    assert [c.served_by for c in configs] == ["fal:fal-ai/flux/schnell", "openai:dall-e-3"]
+    assert [c.served_by for c in configs] == ["fal:fal-ai/flux/schnell", "openai:gpt-image-2.6-sunburst"]
     assert configs[0].api_key == "fal-key-0123456789" and configs[1].api_key is None
     assert configs[1].base_url == "http://proxy.local/v1"
     assert configs[0].base_url == "https://fal.run"

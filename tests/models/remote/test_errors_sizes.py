@@ -1,21 +1,37 @@
 from __future__ import annotations
 
+import base64
+import email.utils
 import pickle
+from urllib.parse import quote
 
 import pytest
 
+from models.remote.catalogue import load_catalogue
 from models.remote.errors import (
+    ProviderAuthError,
+    ProviderBadRequest,
     ProviderBadResponse,
     ProviderError,
     ProviderNetworkError,
+    ProviderQuotaExhausted,
     ProviderRateLimited,
     ProviderRefused,
     ProviderServerError,
+    error_for_status,
+    hinted,
     retry_after_from_headers,
     scrub,
     scrubbed,
+    should_retry_from_headers,
 )
-from models.remote.sizes import fal_image_size, nearest_aspect_ratio, nearest_size, openai_size
+from models.remote.sizes import fal_image_size, gemini_image_size, grid_size, nearest_aspect_ratio, openai_size
+
+CATALOGUE = load_catalogue()
+FLARE = CATALOGUE.spec("openai", "gpt-image-2.6-flare").sizes
+BANANA = CATALOGUE.spec("gemini", "gemini-nano-banana-2.1").sizes
+PRO_IMAGE = CATALOGUE.spec("gemini", "gemini-3-pro-image").sizes
+SCHNELL = CATALOGUE.spec("fal", "fal-ai/flux/schnell").sizes
 
 
 @pytest.mark.parametrize(
@@ -24,8 +40,9 @@ from models.remote.sizes import fal_image_size, nearest_aspect_ratio, nearest_si
         ProviderRefused("no", "openai", 400),
         ProviderRateLimited("slow", "gemini", 429, 23.0),
         ProviderServerError("down", "fal", 503, None),
-        ProviderNetworkError("tls", "fal", None, False),
+        ProviderNetworkError("tls", "fal", retry=False),
         ProviderBadResponse("empty", "openai", 200),
+        ProviderBadRequest("no", "openai", 400, None, True),
     ],
 )
 def test_errors_pickle_with_their_fields(error: ProviderError) -> None:
@@ -41,7 +58,7 @@ def test_errors_pickle_with_their_fields(error: ProviderError) -> None:
 def test_retryable_flags() -> None:
     assert ProviderRateLimited("x").retryable and ProviderServerError("x").retryable
     assert ProviderNetworkError("reset").retryable
-    assert not ProviderNetworkError("tls", "", None, False).retryable
+    assert not ProviderNetworkError("tls", retry=False).retryable
     assert not ProviderRefused("x").retryable
     assert not isinstance(ProviderServerError("x"), ProviderRateLimited)
 
@@ -49,8 +66,51 @@ def test_retryable_flags() -> None:
 def test_retry_after_headers() -> None:
     assert retry_after_from_headers({"Retry-After": "2"}) == 2.0
     assert retry_after_from_headers({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
-    assert retry_after_from_headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert retry_after_from_headers({"retry-after": "soon"}) is None
     assert retry_after_from_headers({}) is None
+
+
+def test_retry_after_as_an_http_date_counts_from_now() -> None:
+    # RFC 9110 §10.2.3 allows an HTTP-date; openai-python parses it with email.utils (`_parse_retry_after_header`).
+    now = 1_700_000_000.0
+    headers = {"Retry-After": email.utils.formatdate(now + 30, usegmt=True)}
+
+    assert retry_after_from_headers(headers, now=lambda: now) == pytest.approx(30.0)
+    assert retry_after_from_headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=lambda: now) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "verdict"),
+    [
+        ({"x-should-retry": "true"}, True),
+        ({"X-Should-Retry": "false"}, False),
+        ({"X-Fal-Retryable": "false"}, False),
+        ({"x-fal-retryable": "TRUE"}, True),
+        ({"x-should-retry": "maybe"}, None),
+        ({}, None),
+    ],
+)
+def test_the_servers_retry_verdict(headers: dict[str, str], verdict: bool | None) -> None:
+    assert should_retry_from_headers(headers) is verdict
+
+
+def test_a_verdict_overrides_the_status_default_both_ways() -> None:
+    assert not error_for_status(503, "down", "openai", retry=False).retryable
+    assert error_for_status(400, "odd", "openai", retry=True).retryable
+    assert not hinted(ProviderRateLimited("x", "openai", 429), {"x-should-retry": "false"}).retryable
+    assert hinted(ProviderBadRequest("x", "openai", 400), {"x-should-retry": "true"}).retryable
+
+
+def test_a_retry_verdict_never_makes_a_refusal_or_an_empty_account_retryable() -> None:
+    assert not hinted(ProviderRefused("no", "openai", 400), {"x-should-retry": "true"}).retryable
+    assert not hinted(ProviderQuotaExhausted("broke", "openai", 429), {"x-should-retry": "true"}).retryable
+    assert not hinted(ProviderAuthError("who", "fal", 401), {}).retryable
+
+
+def test_hinted_takes_the_delay_from_the_headers() -> None:
+    err = hinted(ProviderServerError("x", "openai", 503), {"retry-after-ms": "1500"})
+
+    assert type(err) is ProviderServerError and err.retry_after_s == 1.5
 
 
 def test_scrub_masks_keys_and_url_credentials() -> None:
@@ -61,6 +121,17 @@ def test_scrub_masks_keys_and_url_credentials() -> None:
 
     assert key not in clean and "sk-abcdefghijklmnopqrst" not in clean
     assert "alt=sse" in clean and "?key=***" in clean
+
+
+def test_scrub_masks_url_encoded_and_base64_echoes_of_a_key() -> None:
+    key = "sk-live/0123+abcdef=XYZ"
+    plain_b64 = base64.b64encode(key.encode()).decode()
+    echoes = [quote(key, safe=""), plain_b64, base64.b64encode(b"u:" + key.encode()).decode()]
+
+    clean = scrub(" | ".join(echoes), [key])
+
+    assert quote(key, safe="") not in clean and plain_b64[:-4] not in clean
+    assert base64.b64encode(b"u:" + key.encode()).decode()[4:-4] not in clean
 
 
 def test_scrubbed_copy_has_no_key_anywhere() -> None:
@@ -74,38 +145,69 @@ def test_scrubbed_copy_has_no_key_anywhere() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "size", "expected"),
+    ("size", "expected"),
     [
-        ("gpt-image-1", (1024, 1024), "1024x1024"),
-        ("gpt-image-1", (1920, 1080), "1536x1024"),
-        ("gpt-image-1", (700, 1200), "1024x1536"),
-        ("gpt-image-1.5", (64, 64), "1024x1024"),
-        ("dall-e-3", (1920, 1080), "1792x1024"),
-        ("dall-e-3", (600, 1000), "1024x1792"),
-        ("dall-e-2", (200, 200), "256x256"),
-        ("dall-e-2", (300, 300), "512x512"),
-        ("dall-e-2", (2048, 1024), "1024x1024"),
+        ((1024, 1024), "1024x1024"),
+        ((1920, 1080), "1920x1088"),
+        # Too few pixels for the model: scaled up to 655,360 on the 16-pixel grid, same ratio.
+        ((800, 600), "944x704"),
+        ((64, 64), "816x816"),
+        # Past 3:1 the ratio is clamped.
+        ((2048, 64), "1408x480"),
+        ((700, 1200), "704x1200"),
     ],
 )
-def test_openai_sizes(model: str, size: tuple[int, int], expected: str) -> None:
-    assert openai_size(model, *size) == expected
+def test_gpt_image_sizes(size: tuple[int, int], expected: str) -> None:
+    text = openai_size(FLARE, *size)
+    w, h = (int(v) for v in text.split("x"))
+
+    assert text == expected
+    assert w % 16 == 0 and h % 16 == 0 and 655_360 <= w * h <= 8_294_400 and max(w / h, h / w) <= 3
+
+
+def test_grid_sizes_keep_within_the_bounds() -> None:
+    for size in [(2048, 2048), (2048, 1024), (64, 2048), (1999, 1001), (333, 777)]:
+        w, h = grid_size(*size, FLARE)
+        assert w % 16 == 0 and h % 16 == 0 and w * h <= 8_294_400 and max(w, h) <= 3840
 
 
 @pytest.mark.parametrize(
     ("size", "ratio"),
-    [((1024, 1024), "1:1"), ((1920, 1080), "16:9"), ((1080, 1920), "9:16"), ((800, 600), "4:3"), ((2048, 880), "21:9")],
+    [
+        ((1024, 1024), "1:1"),
+        ((1920, 1080), "16:9"),
+        ((1080, 1920), "9:16"),
+        ((800, 600), "4:3"),
+        ((2048, 880), "21:9"),
+        ((2048, 512), "4:1"),
+        ((2048, 256), "8:1"),
+    ],
 )
 def test_gemini_aspect_ratio(size: tuple[int, int], ratio: str) -> None:
-    assert nearest_aspect_ratio(*size) == ratio
+    assert nearest_aspect_ratio(*size, BANANA.aspect_ratios) == ratio
+
+
+def test_gemini_pro_image_has_no_extreme_ratios() -> None:
+    assert nearest_aspect_ratio(2048, 256, PRO_IMAGE.aspect_ratios) == "21:9"
+
+
+def test_gemini_tier_is_the_smallest_holding_the_request() -> None:
+    assert gemini_image_size(64, 64, BANANA.image_sizes) == "1K"
+    assert gemini_image_size(1024, 1024, BANANA.image_sizes) == "1K"
+    assert gemini_image_size(1920, 1080, BANANA.image_sizes) == "2K"
+    assert gemini_image_size(2048, 2048, BANANA.image_sizes) == "2K"
+    assert gemini_image_size(4000, 4000, BANANA.image_sizes) == "4K"
+    assert gemini_image_size(4000, 4000, ("1K",)) == "1K"
+    assert gemini_image_size(100, 100, ()) is None
 
 
 def test_fal_sizes() -> None:
-    assert fal_image_size(1024, 768) == "landscape_4_3"
-    assert fal_image_size(576, 1024) == "portrait_16_9"
-    assert fal_image_size(1000, 1000) == {"width": 1008, "height": 1008}
-    assert fal_image_size(64, 2048) == {"width": 256, "height": 2048}
+    assert fal_image_size(1024, 768, SCHNELL) == "landscape_4_3"
+    assert fal_image_size(576, 1024, SCHNELL) == "portrait_16_9"
+    assert fal_image_size(1000, 1000, SCHNELL) == {"width": 1008, "height": 1008}
+    assert fal_image_size(64, 2048, SCHNELL) == {"width": 256, "height": 2048}
 
 
-def test_nearest_size_needs_candidates() -> None:
+def test_nearest_aspect_ratio_needs_candidates() -> None:
     with pytest.raises(ValueError):
-        nearest_size(10, 10, [])
+        nearest_aspect_ratio(10, 10, [])

@@ -20,7 +20,9 @@ from tests.fakes.providers import (
     RESET,
     FakeProviders,
     fal_infra_error,
+    fal_locked,
     fal_refusal,
+    fal_toolkit_error,
     no_image,
     rate_limited,
     reply,
@@ -182,11 +184,49 @@ def test_wrong_key_401_not_retried_not_echoed(fake: FakeProviders) -> None:
     assert len(fake.received("fal")) == 1
 
 
-def test_exhausted_balance_is_quota(fake: FakeProviders) -> None:
-    msg = "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
-    fake.always("fal", reply(403, {"detail": msg}))
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Exhausted balance. Top up your balance at fal.ai/dashboard/billing.",
+        "TOP_UP.",
+        "Admin lock. Please contact support@fal.ai",
+    ],
+)
+def test_a_locked_account_is_quota_not_auth(fake: FakeProviders, reason: str) -> None:
+    fake.always("fal", fal_locked(reason))
 
-    with pytest.raises(ProviderQuotaExhausted):
+    with pytest.raises(ProviderQuotaExhausted, match="User is locked"):
         run(_generate(fake, 64, 64))
 
     assert len(fake.received("fal")) == 1
+
+
+def test_x_fal_retryable_false_stops_a_retry_the_status_would_allow(fake: FakeProviders) -> None:
+    fake.always("fal", fal_toolkit_error(504, "generation_timeout", retryable=False))
+
+    with pytest.raises(ProviderServerError) as info:
+        run(_generate(fake, 64, 64))
+
+    assert not info.value.retryable
+    assert len(fake.received("fal")) == 1
+
+
+def test_x_fal_retryable_true_retries(fake: FakeProviders, sleeper: RecordingSleep) -> None:
+    fake.script("fal", fal_toolkit_error(504, "downstream_service_unavailable", retryable=True))
+
+    assert run(_generate(fake, 64, 64, sleeper=sleeper)).width == 64
+    assert len(fake.received("fal")) == 2
+
+
+def test_url_result_on_a_host_off_the_allowlist_is_refused(fake: FakeProviders) -> None:
+    with pytest.raises(ProviderBadResponse, match="not an allowed image host"):
+        run(_generate(fake, 64, 64, options={"sync_mode": False}, image_hosts=("fal.media", "*.fal.media")))
+
+    assert [r.provider for r in fake.received()] == ["fal"]
+
+
+def test_url_result_on_loopback_is_refused_without_the_test_allowance(fake: FakeProviders) -> None:
+    with pytest.raises(ProviderBadResponse, match="loopback"):
+        run(_generate(fake, 64, 64, options={"sync_mode": False}, allow_private_networks=()))
+
+    assert [r.provider for r in fake.received()] == ["fal"]

@@ -11,16 +11,22 @@ from models.remote import gemini
 from models.remote.errors import (
     ProviderAuthError,
     ProviderBadResponse,
+    ProviderError,
+    ProviderQuotaExhausted,
     ProviderRateLimited,
     ProviderRefused,
     ProviderServerError,
 )
 from models.remote.retry import RetryPolicy
 from tests.fakes.providers import (
+    FINAL_COLOUR,
     RESET,
     FakeProviders,
     Step,
+    gemini_daily_quota,
     gemini_error,
+    gemini_no_image,
+    gemini_quota_failure,
     gemini_retry_info,
     no_image,
     png_bytes,
@@ -43,18 +49,69 @@ def test_inline_data_result_request_and_aspect_ratio(fake: FakeProviders) -> Non
     image = run(_generate(fake, 1280, 720))
 
     [req] = fake.received("gemini")
-    assert req.path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert req.path == "/v1beta/models/gemini-nano-banana-2.1:generateContent"
     assert req.headers["x-goog-api-key"] == fake.keys["gemini"]
     assert "authorization" not in req.headers
     assert req.query == ""  # the key travels in the header, never in the URL
     assert req.body == {
         "contents": [{"parts": [{"text": "a lighthouse"}]}],
-        "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"aspectRatio": "16:9"}},
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"aspectRatio": "16:9", "imageSize": "1K"},
+        },
     }
-    assert image.native_size == (1344, 768)
-    assert image.served_by == "gemini:gemini-2.5-flash-image"
+    assert image.native_size == (1376, 768)
+    assert image.served_by == "gemini:gemini-nano-banana-2.1"
     with Image.open(io.BytesIO(image.data)) as img:
         assert img.format == "PNG" and img.size == (1280, 720)
+
+
+def test_the_final_image_is_taken_not_an_interim_thought(fake: FakeProviders) -> None:
+    # The fake answers like a Gemini 3 image model: a thought, two half-size interim drafts marked
+    # `"thought": true` (red), then the final image (blue) carrying the thought signature.
+    image = run(_generate(fake, 512, 512))
+
+    assert image.native_size == (1024, 1024)
+    with Image.open(io.BytesIO(image.data)) as img:
+        assert img.convert("RGB").getpixel((500, 500)) == FINAL_COLOUR
+
+
+def test_the_last_of_several_final_images_wins(fake: FakeProviders) -> None:
+    def part(colour: tuple[int, int, int], **extra: object) -> dict[str, object]:
+        data = base64.b64encode(png_bytes(64, 64, colour)).decode()
+        return {"inlineData": {"mimeType": "image/png", "data": data}, **extra}
+
+    parts = [part((1, 2, 3), thought=True), part((9, 9, 9)), part((7, 7, 7), thought=True), part((200, 100, 50))]
+    fake.always("gemini", reply(200, {"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]}))
+
+    image = run(_generate(fake, 64, 64))
+
+    with Image.open(io.BytesIO(image.data)) as img:
+        assert img.convert("RGB").getpixel((60, 60)) == (200, 100, 50)
+
+
+def test_only_interim_images_is_an_error_for_the_next_provider(fake: FakeProviders) -> None:
+    draft = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png_bytes(8, 8)).decode()}}
+    candidate = {"content": {"parts": [{**draft, "thought": True}]}, "finishReason": "STOP"}
+    fake.always("gemini", reply(200, {"candidates": [candidate]}))
+
+    with pytest.raises(ProviderBadResponse, match="interim"):
+        run(_generate(fake, 64, 64))
+
+
+def test_image_size_tier_follows_the_request_and_options(fake: FakeProviders) -> None:
+    image = run(_generate(fake, 1920, 1080))
+    assert fake.received("gemini")[-1].body["generationConfig"]["imageConfig"] == {
+        "aspectRatio": "16:9",
+        "imageSize": "2K",
+    }
+    assert image.native_size == (2752, 1536)
+
+    run(_generate(fake, 300, 1200, options={"image_size": "2K"}))
+    assert fake.received("gemini")[-1].body["generationConfig"]["imageConfig"] == {
+        "aspectRatio": "1:4",
+        "imageSize": "2K",
+    }
 
 
 def test_text_and_image_modalities_pick_the_image_part(fake: FakeProviders) -> None:
@@ -64,6 +121,12 @@ def test_text_and_image_modalities_pick_the_image_part(fake: FakeProviders) -> N
     assert req.body["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
     assert req.body["generationConfig"]["imageConfig"] == {"aspectRatio": "2:3", "imageSize": "1K"}
     assert (image.width, image.height) == (333, 501)
+
+
+def test_retired_gemini_models_are_refused_when_configured(fake: FakeProviders) -> None:
+    for model in ("gemini-2.5-flash-image", "gemini-3-pro-image-preview"):
+        with pytest.raises(ValueError, match="retired"):
+            config_for(fake, "gemini", model=model)
 
 
 def test_429_retry_info_delay_is_honoured(fake: FakeProviders, sleeper: RecordingSleep) -> None:
@@ -114,11 +177,10 @@ def test_reset_then_success(fake: FakeProviders) -> None:
     [
         refusal("gemini"),
         reply(200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}),
-        reply(200, {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "NO_IMAGE"}]}),
         # Words instead of a picture: the model declining.
         reply(200, {"candidates": [{"content": {"parts": [{"text": "I can't draw that."}]}, "finishReason": "STOP"}]}),
     ],
-    ids=["image_safety", "block_reason", "no_image", "text_only"],
+    ids=["image_safety", "block_reason", "text_only"],
 )
 def test_refusals_are_not_retried(fake: FakeProviders, step: Step) -> None:
     fake.always("gemini", step)
@@ -127,6 +189,37 @@ def test_refusals_are_not_retried(fake: FakeProviders, step: Step) -> None:
         run(_generate(fake, 64, 64))
 
     assert len(fake.received("gemini")) == 1
+
+
+def test_no_image_is_an_error_not_a_refusal(fake: FakeProviders) -> None:
+    fake.always("gemini", gemini_no_image())
+
+    with pytest.raises(ProviderError) as info:
+        run(_generate(fake, 64, 64))
+
+    # Not a policy block: the chain goes on to the next provider instead of ending the request with 422.
+    assert not isinstance(info.value, ProviderRefused)
+    assert isinstance(info.value, ProviderBadResponse) and "NO_IMAGE" in info.value.message
+    assert len(fake.received("gemini")) == 1
+
+
+@pytest.mark.parametrize("zero_limit", [False, True], ids=["per_day", "limit_0"])
+def test_a_daily_or_zero_quota_is_exhausted_not_retried(fake: FakeProviders, zero_limit: bool) -> None:
+    fake.always("gemini", gemini_daily_quota(zero_limit=zero_limit))
+
+    with pytest.raises(ProviderQuotaExhausted) as info:
+        run(_generate(fake, 64, 64))
+
+    assert not info.value.retryable
+    assert len(fake.received("gemini")) == 1
+
+
+def test_a_per_minute_quota_is_still_retried_after_its_delay(fake: FakeProviders, sleeper: RecordingSleep) -> None:
+    details = [gemini_quota_failure("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"), gemini_retry_info("2s")]
+    fake.script("gemini", reply(429, gemini_error(429, "RESOURCE_EXHAUSTED", "quota", details)))
+
+    assert run(_generate(fake, 64, 64, sleeper)).width == 64
+    assert sleeper.waits == [pytest.approx(2.0)]
 
 
 def test_200_without_an_image_part_is_a_bad_response(fake: FakeProviders) -> None:

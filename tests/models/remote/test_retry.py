@@ -102,7 +102,7 @@ def test_provider_delay_wins_when_longer_and_backoff_when_longer() -> None:
         ProviderQuotaExhausted("broke"),
         ProviderAuthError("who"),
         ProviderTimeout("slow"),
-        ProviderNetworkError("tls", "p", None, False),
+        ProviderNetworkError("tls", "p", retry=False),
     ],
 )
 def test_final_errors_are_not_retried(error: ProviderError) -> None:

@@ -58,7 +58,7 @@ def test_the_script_skips_providers_without_keys_and_answers_from_openai(fake: F
     assert mime == "image/png"
     with Image.open(io.BytesIO(data)) as img:
         assert img.size == (101, 77)
-    assert answer["provider"] == "openai:gpt-image-1"
+    assert answer["provider"] == "openai:gpt-image-2.6-flare"
     assert (answer["width"], answer["height"]) == (101, 77)
     gemini, fal, openai = answer["attempts"]
     assert gemini["backend"] == "remote:gemini" and gemini["outcome"] == "skipped"
@@ -92,7 +92,7 @@ def test_a_refusal_is_an_error_with_the_attempts_and_exit_1(fake: FakeProviders)
     assert proc.returncode == 1
     answer = json.loads(proc.stdout)
     assert set(answer) == {"error", "attempts"}
-    assert answer["error"].startswith("refused by openai:gpt-image-1")
+    assert answer["error"].startswith("refused by openai:gpt-image-2.6-flare")
     assert "safety system" in answer["error"]
     [attempt] = answer["attempts"]
     assert attempt["backend"] == "remote:openai" and attempt["outcome"] == "error"

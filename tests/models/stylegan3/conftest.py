@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny random networks written in the release's pickle layout (CPU, single thread)."""
+"""Shared fixtures: tiny random networks written in the release's pickle layout (CPU, single thread).
+
+`tiny_pkl` is what a 2021 release run writes (protocol 4, numpy 1.x module names); `tiny_cond_pkl` a conditional
+network as a numpy 2.x, protocol 3 re-save would be.
+"""
 
 from __future__ import annotations
 
@@ -43,5 +47,5 @@ def tiny_pkl(tmp_path_factory: pytest.TempPathFactory, tiny_g: Generator) -> Pat
 @pytest.fixture(scope="session")
 def tiny_cond_pkl(tmp_path_factory: pytest.TempPathFactory, tiny_cond_g: Generator) -> Path:
     path = tmp_path_factory.mktemp("nets") / "tiny_cond.pkl"
-    write_network_pickle(path, tiny_cond_g, protocol=3)
+    write_network_pickle(path, tiny_cond_g, protocol=3, numpy_layout="numpy2")
     return path

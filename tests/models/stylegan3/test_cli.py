@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from models.seeds import stable_seed
@@ -100,3 +101,44 @@ def test_script_protocol_reports_bad_requests(tiny_pkl: Path) -> None:
     proc = _run(["models.stylegan3"], json.dumps({"prompt": "x", "size": "64x64"}))
     assert proc.returncode == 2
     assert "STYLEGAN3_NETWORK" in json.loads(proc.stdout)["error"]
+
+
+def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name → (file, what its one-line error must say)."""
+    from models.stylegan3.release_others import stylegan2_generator
+    from models.stylegan3.release_pickle import snapshot, write
+    from tests.models.stylegan3.hostile import dict_key_of_nested_tuples
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    nested = tmp_path / "nested.pkl"
+    nested.write_bytes(dict_key_of_nested_tuples())
+    sg2 = tmp_path / "sg2.pkl"
+    write(sg2, snapshot(stylegan2_generator()))
+    return {
+        "code": (evil, "refused global os.system"),
+        "nested": (nested, "nesting deeper than 64"),
+        "stylegan2": (sg2, "G_ema is a StyleGAN2 generator"),
+        "missing": (tmp_path / "nope.pkl", "No such file or directory"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "bad"),
+    [("gen_images", "code"), ("gen_images", "missing"), ("export", "stylegan2"), ("script", "nested")],
+)
+def test_bad_network_files_exit_2_with_one_line(tmp_path: Path, command: str, bad: str) -> None:
+    path, message = _bad_files(tmp_path)[bad]
+    if command == "script":
+        proc = _run(["models.stylegan3"], json.dumps({"prompt": "x", "size": "64x64", "network": str(path)}))
+        assert proc.returncode == 2 and message in json.loads(proc.stdout)["error"], proc.stdout
+        assert "Traceback" not in proc.stderr
+        return
+    args = {
+        "gen_images": ["--seeds", "0", "--outdir", str(tmp_path / "out")],
+        "export": ["--out", str(tmp_path / "exported")],
+    }[command]
+    proc = _run([f"models.stylegan3.{command}", "--network", str(path), *args])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and message in lines[0], lines

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import base64
+import secrets
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from cascade.keys import tokens
+from cascade.scrub import REDACTED, Scrubber, is_secret_name, secrets_from_env
+from tests.services.secret_scan import leaks
+
+SECRET = secrets.token_urlsafe(30)  # no recognisable shape: only the literal net can catch it
+
+
+@pytest.mark.parametrize("pad", ["", "u", "us", "use", "user:"])
+def test_a_known_secret_is_found_in_base64_at_any_alignment(pad: str) -> None:
+    scrubber = Scrubber([SECRET])
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        packed = encode((pad + SECRET + "!tail").encode()).decode()
+        assert leaks(packed.encode(), SECRET), "the scan must see the secret before scrubbing"
+        out = scrubber.text(f"reply={packed}")
+        assert REDACTED in out and not leaks(out.encode(), SECRET)
+
+
+def test_a_known_secret_is_found_plain_and_url_encoded() -> None:
+    weird = "p@ss/word+with spaces&more"
+    scrubber = Scrubber([SECRET, weird])
+    for text in (SECRET, quote(weird, safe=""), quote_plus(weird), weird):
+        assert scrubber.text(f"x {text} y") == f"x {REDACTED} y"
+
+
+def test_secrets_come_from_the_environment_including_passwords_in_urls() -> None:
+    env = {
+        "OPENAI_API_KEY": " sk-abc ",
+        "FAL_KEY": "",
+        "CASCADE_REDIS_URL": "redis://:hunter2hunter2@redis:6379/0",
+        "CASCADE_DATABASE_URL": "postgresql://cascade:dbpassword9@db/cascade",
+        "CASCADE_STORAGE_URL": "s3://bucket/prefix",
+        "HOME": "/root",
+    }
+    assert secrets_from_env(env) == {"sk-abc", "hunter2hunter2", "dbpassword9"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        tokens.generate().key,
+        "sk-proj-" + "A1b2" * 10,
+        "AIza" + "x" * 35,
+        "0f8fad5b-d9cb-469f-a165-70867728950e:" + "ab" * 16,
+        "Bearer abc.def.ghi",
+        "basic dXNlcjpwYXNz",
+    ],
+)
+def test_secrets_of_a_known_shape_are_found_without_being_told(text: str) -> None:
+    out = Scrubber().text(f"failed with {text} today")
+    assert REDACTED in out and text.split()[-1] not in out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis://:pw12345@host:6379/0", "redis://:[Filtered]@host:6379/0"),
+        ("postgresql://user:pw12345@db/x", "postgresql://user:[Filtered]@db/x"),
+        ("https://x/models?key=abc123&alt=json", "https://x/models?key=[Filtered]&alt=json"),
+        (
+            "https://s3/o?X-Amz-Signature=abc&X-Amz-Credential=def",
+            "https://s3/o?X-Amz-Signature=[Filtered]&X-Amz-Credential=[Filtered]",
+        ),
+    ],
+)
+def test_credentials_in_urls_are_cut_out(text: str, expected: str) -> None:
+    assert Scrubber().text(text) == expected
+
+
+def test_fields_are_judged_by_name_in_dicts_and_header_pairs() -> None:
+    event = {
+        "request": {
+            "headers": {"Authorization": "Token 123", "X-Api-Key": "abc", "Content-Type": "application/json"},
+            "data": {"prompt": "a cat", "size": "64x64", "negative_prompt": "dogs"},
+        },
+        "spans": [{"data": {"headers": [["x-goog-api-key", "abc"], ["accept", "*/*"]]}}],
+        "tags": {"key_id": "0123456789ab", "request_id": "r1", "backend": "remote"},
+        "extra": {"openai_api_key": "zzz", "service_token": "t", "empty_password": None},
+    }
+    out = Scrubber().scrub(event)
+    assert out["request"]["headers"] == {
+        "Authorization": REDACTED,
+        "X-Api-Key": REDACTED,
+        "Content-Type": "application/json",
+    }
+    assert out["request"]["data"] == {"prompt": "[prompt]", "size": "64x64", "negative_prompt": "[prompt]"}
+    assert out["spans"][0]["data"]["headers"] == [["x-goog-api-key", REDACTED], ["accept", "*/*"]]
+    assert out["tags"] == event["tags"]
+    assert out["extra"] == {"openai_api_key": REDACTED, "service_token": REDACTED, "empty_password": None}
+    assert event["request"]["headers"]["X-Api-Key"] == "abc", "the input is not changed in place"
+
+
+def test_the_prompt_is_scrubbed_from_text_unless_prompts_may_be_sent() -> None:
+    event = {"message": "refused 'a red fox' (a%20red%20fox)", "extra": {"prompt": "a red fox"}}
+    assert Scrubber().scrub(event, prompt="a red fox") == {
+        "message": "refused '[prompt]' ([prompt])",
+        "extra": {"prompt": "[prompt]"},
+    }
+    assert Scrubber(send_prompts=True).scrub(event, prompt="a red fox") == event
+
+
+def test_short_values_and_ordinary_names_are_left_alone() -> None:
+    scrubber = Scrubber(["abc"])  # too short to be a secret: would blank out ordinary words
+    assert scrubber.text("abc abcdef") == "abc abcdef"
+    assert not any(is_secret_name(n) for n in ("key_id", "request_id", "monkey", "tokens_used", "backend"))
+    assert all(is_secret_name(n) for n in ("X-API-KEY", "authorization", "Proxy-Authorization", "FAL_KEY", "cookie"))

@@ -1,0 +1,58 @@
+"""Secrets out of everything that leaves us, in every shape they come back in."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote, quote_plus, urlencode
+
+import pytest
+
+from models.scrub import REDACTED, scrub
+
+# Characters a URL must encode, so the encoded form differs from the key itself.
+KEY = "sk-proj/AbC+dEf=0123456789xyz"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        KEY,
+        quote(KEY, safe=""),
+        quote(KEY, safe="").lower(),  # some encoders write the hex digits in lower case
+        quote_plus(KEY),
+        urlencode({"api_key": KEY, "x": "1"}).replace("api_key", "k"),  # not a parameter name we know
+        _b64(KEY.encode()),
+        _b64(KEY.encode()).rstrip("="),
+        base64.urlsafe_b64encode(KEY.encode()).decode(),
+        # Inside a bigger base64 blob at each of the three byte alignments, e.g. a Basic auth header.
+        _b64(b"user:" + KEY.encode()),
+        _b64(b"ab:" + KEY.encode() + b":tail"),
+        _b64(b"a:" + KEY.encode() + b"!"),
+        json.dumps({"headers": {"authorization": _b64(b"x" + KEY.encode())}}),
+    ],
+)
+def test_every_form_of_a_key_is_masked(echo: str) -> None:
+    text = f"upstream said: {echo} (request 42)"
+
+    clean = scrub(text, [KEY])
+
+    assert REDACTED in clean
+    assert KEY not in clean
+    # What is left of an encoded key is at most the 1-2 bytes at its edges, never enough to rebuild it.
+    assert quote(KEY, safe="").lower() not in clean.lower()
+    for lead in range(3):
+        middle = _b64(b"\0" * lead + KEY.encode())[8:-8]
+        assert middle not in clean
+    assert clean.startswith("upstream said: ") and clean.endswith(" (request 42)")
+
+
+def test_ordinary_text_and_short_secrets_are_left_alone() -> None:
+    text = "the sky is blue and base64 of nothing is empty"
+
+    assert scrub(text, ["sky", None, ""]) == text
+    assert scrub(text, ["sk-proj-0123456789abcdef"]) == text
