@@ -3,6 +3,7 @@
     python bench/bench_qwen_image.py --weights /models/Qwen-Image --size 1328x1328 --steps 50
     python bench/bench_qwen_image.py --weights /models/Qwen-Image --lightning-lora /models/lightning-8step.safetensors
     python bench/bench_qwen_image.py --tiny               # random tiny pipeline in a temp dir: CPU smoke test
+    python bench/bench_qwen_image.py --real-shapes [...]  # no weights: bench/bench_qwen_shapes.py, every memory plan
 
 Peak memory is CUDA max allocated per size on a GPU, the process's max RSS on CPU (a high-water mark that only grows).
 """
@@ -26,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 from models.qwen_image import QwenImageEngine, QwenOptions  # noqa: E402
 from models.qwen_image.__main__ import parse_size  # noqa: E402
+from models.qwen_image.memory import OFFLOAD_MODES  # noqa: E402
 
 _GIB = 1024**3
 
@@ -57,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per size, after one untimed first run")
     parser.add_argument("--lightning-lora", type=Path, help="Lightning LoRA file or folder")
     parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
-    parser.add_argument("--cpu-offload", choices=["auto", "off", "model", "sequential"], default="auto")
+    parser.add_argument("--cpu-offload", choices=OFFLOAD_MODES, default="auto")
     parser.add_argument("--compile", action="store_true", help="compile the transformer's repeated blocks")
     parser.add_argument("--policy", choices=["multiple", "recommended"], default="multiple")
     return parser.parse_args(argv)
@@ -144,6 +146,12 @@ def print_table(rows: list[Row], header: str, load_s: float, device: str) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--real-shapes" in argv:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_qwen_shapes import main as shapes_main
+
+        return shapes_main([a for a in argv if a != "--real-shapes"])
     args = parse_args(argv)
     sizes = [parse_size(s) for s in (args.size or (["64x64"] if args.tiny else ["1328x1328"]))]
     options = QwenOptions(
@@ -165,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         lora = f", Lightning LoRA {args.lightning_lora}" if args.lightning_lora else ""
         print_table(
             rows,
-            f"Qwen-Image bench: {source}{lora} on {describe_device(engine.device)}, {args.runs} timed runs per size",
+            f"Qwen-Image bench: {source}{lora} on {describe_device(engine.device)}, {args.runs} timed runs per size; "
+            f"memory plan {engine.plan.summary()}",
             engine.load_seconds,
             engine.device,
         )

@@ -87,6 +87,23 @@ class BackendBusy(CascadeError):
     status = 503
 
 
+class Declined(CascadeError):
+    """The backend will not start this job: by its own measured speed it cannot finish before the deadline.
+
+    Answered at once so the chain moves on instead of waiting out a timeout. Neither the backend's fault nor the
+    request's: the circuit breaker does not count it, and the attempt's outcome is "declined".
+    """
+
+    status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class BackendFailed(CascadeError):
     """The backend tried and failed. `attempts` carries its inner tries (e.g. each remote provider)."""
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cascade.errors import BackendBusy, BackendFailed, JobRejected, Refused
+from cascade.errors import BackendBusy, BackendFailed, Declined, JobRejected, Refused
 from cascade.types import Attempt, ImageResult, Outcome
 
 
@@ -120,6 +120,8 @@ async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult
         return waiter.result(), "ok", None
     if isinstance(exc, BackendBusy):
         return None, "busy", exc
+    if isinstance(exc, Declined):
+        return None, "declined", exc
     return None, "error", exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -135,7 +137,7 @@ async def _await(call: Call) -> ImageResult:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    own = isinstance(exc, BackendFailed | BackendBusy | TimeoutError)
+    own = isinstance(exc, BackendFailed | BackendBusy | Declined | TimeoutError)
     text = (str(exc) if own else f"{type(exc).__name__}: {exc}").strip()
     text = text.splitlines()[0] if text else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["skipped", "busy", "timeout", "error", "ok"]
+# declined: the backend said at once that it cannot finish before the deadline (cascade.errors.Declined).
+Outcome = Literal["skipped", "busy", "declined", "timeout", "error", "ok"]
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ class Gateway:
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
         await self.replicas.fresh()
-        jobs = await self._jobs_in_flight()
+        jobs = await self._from_board("jobs")
+        described = await self._from_board("replicas")
         backends: dict[str, Any] = {}
         for name in self.settings.order:
             route = self.settings.routes.get(name)
@@ -148,6 +149,9 @@ class Gateway:
                 entry["circuit"] = self.breakers[name].state
                 entry["consecutive_failures"] = self.breakers[name].failures
                 entry["jobs"] = [job for job in jobs if job.get("backend") == name]
+                # What replicas post about themselves (Qwen-Image: memory plan, measured speed), if anything.
+                if about := [info for info in described if info.get("backend") == name]:
+                    entry["replica_info"] = about
                 if failure := self.replicas.failure(name):
                     entry["failure"] = failure
             if route is not None:
@@ -157,11 +161,11 @@ class Gateway:
         storage = {"path": str(self.store.root), "writable": self.store.writable()}
         return {"status": "ok", "order": list(self.settings.order), "backends": backends, "storage": storage}
 
-    async def _jobs_in_flight(self) -> list[dict[str, Any]]:
+    async def _from_board(self, method: str) -> list[dict[str, Any]]:
         if self.board is None:
             return []
         try:
-            return await asyncio.wait_for(self.board.jobs.remote(), 2.0)
+            return await asyncio.wait_for(getattr(self.board, method).remote(), 2.0)
         except Exception:  # health must answer even when the board does not
             logger.warning("progress board did not answer", exc_info=True)
             return []

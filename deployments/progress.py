@@ -28,6 +28,7 @@ STALE_S = 120.0
 class ProgressBoard:
     def __init__(self, jobs: JobArgs | None = None) -> None:
         self._entries: dict[str, dict[str, Any]] = {}
+        self._replicas: dict[str, dict[str, Any]] = {}
         self.table = JobTable(jobs)
         self._tick = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
@@ -50,6 +51,15 @@ class ProgressBoard:
         now = time.time()
         self._entries = {k: v for k, v in self._entries.items() if now - v["updated_at"] < STALE_S}
         return list(self._entries.values())
+
+    async def describe(self, replica: str, info: dict[str, Any]) -> None:
+        """A replica's standing facts (its memory plan, measured speed), reposted on every health check."""
+        self._replicas[replica] = {**info, "updated_at": time.time()}
+
+    async def replicas(self) -> list[dict[str, Any]]:
+        now = time.time()
+        self._replicas = {k: v for k, v in self._replicas.items() if now - v["updated_at"] < STALE_S}
+        return list(self._replicas.values())
 
     # --- /api/jobs ---------------------------------------------------------------------------------------------
 

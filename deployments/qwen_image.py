@@ -19,7 +19,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cascade.config import BackendArgs, DeploymentOptions
-from cascade.errors import BackendFailed, JobRejected
+from cascade.errors import BackendFailed, Declined, JobRejected
 from cascade.types import ImageJob, ImageResult
 from deployments.plumbing import share_serve_logging
 from models.qwen_image.errors import EngineUnhealthy, WeightsError
@@ -55,12 +55,18 @@ class QwenImageArgs(BackendArgs):
     lightning_lora: str | None = None
     size_policy: Literal["multiple", "recommended"] = "multiple"
     vae_tiling_min_pixels: int | None = Field(default=1536 * 1536, ge=1)
-    cpu_offload: Literal["auto", "off", "model", "sequential"] = "auto"
+    # Where the weights live; "auto" picks from the card's free memory at start (models.qwen_image.memory).
+    cpu_offload: Literal["auto", "off", "text_encoder", "group", "sequential", "model"] = "auto"
+    # The largest native image: memory is planned for it (keep it at or above the gateway's limits.max_pixels).
+    max_pixels: int = Field(default=4_200_000, ge=64 * 64)
     compile: bool = False
-    # The first real request should not pay for lazy CUDA init and compilation.
+    # The first real request should not pay for lazy CUDA init and compilation, and the timed warm-up runs are
+    # what job estimates (and the start-time timeout check) come from.
     warm_up: bool = True
-    warmup_size: tuple[int, int] = (512, 512)
-    warmup_steps: int = Field(default=2, ge=1)
+    warmup_sizes: tuple[tuple[int, int], ...] = Field(default=((512, 512), (1328, 1328)), min_length=1)
+    warmup_steps: int = Field(default=3, ge=2)
+    # Answer at once (outcome "declined") when the measured speed says a job cannot finish before its deadline.
+    decline_late_jobs: bool = True
     device: str | None = None  # None: cuda when present, else cpu
     timeout_s: float = Field(default=120.0, gt=0)
     # While the replica is still loading (minutes for 54 GiB of weights) requests move on instead of waiting.
@@ -114,6 +120,8 @@ def _job_settings(job: ImageJob) -> dict[str, Any]:
 
 
 _POST_EVERY_S = 0.5
+# The sizes /healthz quotes measured-speed estimates for: the model card's square and widescreen defaults.
+_SPEED_SIZES = ((1328, 1328), (1664, 928))
 
 
 def _log_every(total: int) -> int:
@@ -153,17 +161,65 @@ class QwenImageBackend:
         from models.qwen_image import QwenImageEngine
 
         self.args = args
+        # A plan that cannot fit raises PlanRefused here, before any weight is read: the replica never starts and
+        # `serve status` shows the message, which names a configuration that would.
         self.engine: QwenImageEngine = QwenImageEngine(args.weights or "", args.options(), args.device)
         logger.info(
-            "Qwen-Image loaded from %s on %s in %.1f s", args.weights, self.engine.device, self.engine.load_seconds
+            "Qwen-Image loaded from %s on %s in %.1f s (%s)",
+            args.weights,
+            self.engine.device,
+            self.engine.load_seconds,
+            self.engine.plan.summary(),
         )
         if args.warm_up:
             logger.info("Qwen-Image warm-up took %.1f s", self.engine.warm_up())
+            self._check_timeout()
         self.step_gauge = metrics.Gauge("cascade_qwen_step", "Denoising steps done in the Qwen-Image job in flight.")
         self.total_gauge = metrics.Gauge("cascade_qwen_steps_total", "Denoising steps of the Qwen-Image job in flight.")
         self._last: _Run | None = None
         self.board = board
         self._replica = serve.get_replica_context().replica_id.unique_id
+        self._post_info()
+
+    def _check_timeout(self) -> None:
+        """Refuse to start when the measured speed says a default job cannot finish within timeout_s."""
+        from models.qwen_image.options import LIGHTNING_CFG, LIGHTNING_STEPS
+        from models.qwen_image.timing import timeout_advice
+
+        options = self.engine.options
+        width, height = max(options.warmup_sizes, key=lambda s: s[0] * s[1])
+        default_s = self.engine.estimate_seconds(width, height)
+        lightning_s = self.engine.estimate_seconds(width, height, LIGHTNING_STEPS, LIGHTNING_CFG)
+        if default_s is None or lightning_s is None:
+            return
+        logger.info("Qwen-Image: a default job at %dx%d takes ~%.1f s here", width, height, default_s)
+        advice = timeout_advice(
+            default_s,
+            lightning_s,
+            self.args.timeout_s,
+            default_steps=options.default_steps,
+            lightning=bool(options.lightning_lora),
+        )
+        if advice:
+            raise RuntimeError(f"Qwen-Image refuses to start at {width}x{height} ({self.engine.plan.mode}): {advice}")
+
+    def info(self) -> dict[str, Any]:
+        """What /healthz shows for this replica: memory plan, load cost, measured speed."""
+        health = self.engine.health()
+        return {
+            "backend": "qwen_image",
+            "replica": self._replica,
+            "device": health["device"],
+            "memory_plan": health["memory_plan"],
+            "load_seconds": health["load_seconds"],
+            "load_peak_host_rss_gib": health["load_peak_host_rss_gib"],
+            "speed": self.engine.speed_table(_SPEED_SIZES),
+            "timeout_s": self.args.timeout_s,
+        }
+
+    def _post_info(self) -> None:
+        if self.board is not None:
+            self.board.describe.remote(self._replica, self.info())
 
     async def generate(self, job: ImageJob) -> ImageResult:
         from models.qwen_image import GenerationCancelled, stop_check
@@ -176,6 +232,17 @@ class QwenImageBackend:
         deadline = time.time() + self.args.timeout_s
         if job.deadline is not None:
             deadline = min(deadline, job.deadline)
+        try:
+            estimate = self.engine.estimate_seconds(
+                job.width, job.height, settings.get("steps"), settings.get("guidance")
+            )
+        except ValueError as exc:
+            run.end("error")
+            raise JobRejected(_short(exc)) from None
+        left = deadline - time.time()
+        if self.args.decline_late_jobs and estimate is not None and estimate > left:
+            run.end("declined", 0)
+            raise Declined(f"needs ~{estimate:.1f} s at this replica's measured speed, {max(left, 0):.1f} s left")
 
         loop = asyncio.get_running_loop()
         key = f"{self._replica}:{job.request_id}"
@@ -271,3 +338,6 @@ class QwenImageBackend:
             self.engine.health()
         except EngineUnhealthy as exc:
             raise RuntimeError(f"Qwen-Image engine unhealthy: {exc}") from None
+        # Health checks run every few seconds, busy or not: they keep this replica's entry on the board fresh
+        # (entries of replicas that died go stale and drop off) and its speed figures current.
+        self._post_info()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from models.qwen_image.engine import Progress, QwenImage, QwenImageEngine, stop_check
+from models.qwen_image.engine import QwenImageEngine
 from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled, WeightsError
 from models.qwen_image.options import QwenOptions
+from models.qwen_image.results import Progress, QwenImage, stop_check
 from models.qwen_image.sizes import RECOMMENDED_SIZES, native_size
 from models.qwen_image.weights import check_weights
 

@@ -10,15 +10,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.datauri import encode_data_uri
 from models.imaging import fit_cover, to_png
-from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled
+from models.qwen_image import hostmem
+from models.qwen_image.errors import EngineUnhealthy, GenerationCancelled, WeightsError
 from models.qwen_image.options import QwenOptions, with_magic
+from models.qwen_image.results import Progress, QwenImage
 from models.qwen_image.sizes import native_size
+from models.qwen_image.timing import SpeedModel, from_stamps
+from models.qwen_image.weights import check_weights
 from models.seeds import stable_seed
 
 if TYPE_CHECKING:
@@ -32,58 +35,38 @@ _GIB = 1024**3
 _FATAL_MARKERS = ("illegal memory access", "device-side assert", "CUDA error: unspecified launch failure")
 
 
-@dataclass(frozen=True)
-class Progress:
-    """The run in flight: `step` of `total` denoising steps done, since `started_at` (time.time())."""
-
-    tag: str
-    step: int
-    total: int
-    started_at: float
-
-
-@dataclass(frozen=True)
-class QwenImage:
-    """A finished image of exactly `width`×`height`; the model rendered it at `native_width`×`native_height`."""
-
-    png: bytes
-    width: int
-    height: int
-    seed: int
-    native_width: int
-    native_height: int
-    steps: int
-    guidance: float
-    elapsed_s: float
-
-    def data_uri(self) -> str:
-        return encode_data_uri("image/png", self.png)
-
-
-def stop_check(event: threading.Event | None = None, deadline: float | None = None) -> Callable[[], bool]:
-    """A `should_stop` for `generate`: true once `event` is set or the wall clock (time.time()) passes `deadline`."""
-
-    def should_stop() -> bool:
-        return (event is not None and event.is_set()) or (deadline is not None and time.time() >= deadline)
-
-    return should_stop
-
-
 class QwenImageEngine:
     """Loads the pipeline at construction (WeightsError when the folder is unusable) and serialises generations."""
 
     def __init__(self, path: str | Path, options: QwenOptions | None = None, device: str | None = None) -> None:
-        from models.qwen_image.loader import load_pipeline, pick_device, pick_dtype
+        """Plan memory (PlanRefused when nothing fits, before any weight is read), then load per the plan."""
+        from models.qwen_image.loader import compiles_with, load_pipeline, make_plan, pick_device, pick_dtype
 
         self.path = Path(path)
         self.options = options or QwenOptions()
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device)
+        reason = check_weights(self.path)
+        if reason:
+            raise WeightsError(reason)
+        self.plan = make_plan(self.path, self.options, self.device, hostmem.available_bytes())
+        log.info("Qwen-Image memory plan: %s", self.plan.summary())
         started = time.perf_counter()
-        self._pipe: QwenImagePipeline = load_pipeline(self.path, self.options, self.device)
+        with hostmem.peak_rss() as rss:
+            self._pipe: QwenImagePipeline = load_pipeline(self.path, self.options, self.device, self.plan)
         self.load_seconds = time.perf_counter() - started
+        self.load_peak_rss = rss
+        self.compiled = self.options.compile and compiles_with(self.plan.mode)
+        log.info(
+            "Qwen-Image loaded in %.1f s, peak host RSS %.2f GiB%s",
+            self.load_seconds,
+            rss.bytes / _GIB,
+            " (process peak: could not reset the high-water mark)" if rss.since_start else "",
+        )
         # The pipeline floors sizes to this (VAE downsampling × the transformer's 2×2 patches): 16 for the real model.
         self.size_multiple = int(self._pipe.vae_scale_factor) * 2
+        config = self._pipe.transformer.config
+        self.speed = SpeedModel(hidden=int(config.num_attention_heads) * int(config.attention_head_dim))
         # With a terminal shift (the base model's scheduler) a single step divides 0 by 0: NaN, a black image.
         self.min_steps = 2 if self._pipe.scheduler.config.get("shift_terminal") else 1
         self._lock = threading.Lock()
@@ -98,6 +81,37 @@ class QwenImageEngine:
 
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         return native_size(width, height, self.size_multiple, self.options.size_policy)
+
+    def checked_native_size(self, width: int, height: int) -> tuple[int, int]:
+        """The native size, ValueError when it is past what memory was planned for."""
+        if width < 1 or height < 1:
+            raise ValueError(f"size must be positive, got {width}x{height}")
+        native_w, native_h = self.native_size(width, height)
+        if native_w * native_h > self.plan.max_pixels:
+            raise ValueError(
+                f"size {width}x{height} renders {native_w}x{native_h}, over this replica's max_pixels "
+                f"{self.plan.max_pixels}"
+            )
+        return native_w, native_h
+
+    def forwards(self, guidance: float | None, negative_prompt: str | None = None) -> int:
+        """Transformer forwards per step: CFG runs a second, negative one (as `_run` decides)."""
+        cfg = self.options.default_cfg if guidance is None else float(guidance)
+        negative = self.options.negative_prompt if negative_prompt is None else negative_prompt
+        return 2 if cfg > 1 and negative is not None else 1
+
+    def tokens(self, native_w: int, native_h: int) -> int:
+        return (native_w // self.size_multiple) * (native_h // self.size_multiple)
+
+    def estimate_seconds(
+        self, width: int, height: int, steps: int | None = None, guidance: float | None = None
+    ) -> float | None:
+        """Seconds a job would take here, from this engine's own measured runs; None before any was measured."""
+        native_w, native_h = self.checked_native_size(width, height)
+        num_steps = self.options.default_steps if steps is None else int(steps)
+        return self.speed.estimate(
+            self.tokens(native_w, native_h), native_w * native_h, num_steps, self.forwards(guidance)
+        )
 
     def progress(self) -> Progress | None:
         """The run in flight, or None. Safe from any thread: the value is immutable and swapped whole."""
@@ -131,7 +145,7 @@ class QwenImageEngine:
             raise ValueError(f"steps must be >= {self.min_steps} with this scheduler, got {num_steps}")
         cfg = self.options.default_cfg if guidance is None else float(guidance)
         seed = stable_seed(prompt) if seed is None else int(seed)
-        native_w, native_h = self.native_size(width, height)
+        native_w, native_h = self.checked_native_size(width, height)
 
         with self._lock:
             if self._broken:
@@ -179,8 +193,11 @@ class QwenImageEngine:
         import torch
 
         started_at = self._progress.started_at if self._progress else time.time()
+        run_started = time.perf_counter()
+        stamps: list[float] = []
 
         def on_step_end(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            stamps.append(time.perf_counter())
             done, total = i + 1, int(pipe.num_timesteps)
             self._progress = Progress(tag, done, total, started_at)
             if on_step is not None:
@@ -209,10 +226,21 @@ class QwenImageEngine:
             callback_on_step_end=on_step_end,
             callback_on_step_end_tensor_inputs=[],
         )
+        timing = from_stamps(
+            run_started,
+            stamps,
+            time.perf_counter(),
+            tokens=self.tokens(width, height),
+            pixels=width * height,
+            forwards=2 if negative is not None and cfg > 1 else 1,
+            cold=self.generated == 0,
+        )
+        if timing is not None:
+            self.speed.record(timing)
         return out.images[0]
 
     def _set_tiling(self, pixels: int) -> None:
-        threshold = self.options.vae_tiling_min_pixels
+        threshold = self.plan.vae_tiling_min_pixels
         want = threshold is not None and pixels >= threshold
         if want != self._tiling:
             if want:
@@ -239,10 +267,18 @@ class QwenImageEngine:
             log.error("Qwen-Image engine broken: %s", self._broken)
 
     def warm_up(self) -> float:
-        """One short run so the first real request does not pay for lazy init (and compilation). Returns seconds."""
-        width, height = self.options.warmup_size
+        """Initialise (and compile) with a first run, then time one run per warm-up size. Returns seconds.
+
+        The first run is at the smallest size (with streamed offloading the VAE's first forward must not be tiled)
+        and always with CFG: the negative prompt's forward is a second compiled variant, so a CFG request after a
+        Lightning warm-up does not compile inside its deadline.
+        """
+        sizes = sorted(self.options.warmup_sizes, key=lambda s: s[0] * s[1])
+        steps = self.options.warmup_steps
         started = time.perf_counter()
-        self.generate("warm-up", width, height, 0, steps=self.options.warmup_steps, tag="warm-up")
+        self.generate("warm-up", *sizes[0], 0, steps=steps, guidance=max(self.options.default_cfg, 4.0), tag="warm-up")
+        for width, height in sizes:
+            self.generate("warm-up", width, height, 0, steps=steps, tag="warm-up")
         return time.perf_counter() - started
 
     def health(self) -> dict[str, Any]:
@@ -258,12 +294,37 @@ class QwenImageEngine:
             "progress": asdict(progress) if progress else None,
             "generated": self.generated,
             "load_seconds": round(self.load_seconds, 3),
+            "load_peak_host_rss_gib": round(self.load_peak_rss.bytes / _GIB, 2),
+            "memory_plan": self.plan.as_dict(),
+            "compiled": self.compiled,
         }
         if self.device.startswith("cuda"):
             import torch
 
             info["cuda_allocated_gib"] = round(torch.cuda.memory_allocated(self.device) / _GIB, 2)
         return info
+
+    def speed_table(self, sizes: tuple[tuple[int, int], ...]) -> list[dict[str, Any]]:
+        """Measured-speed estimates at `sizes` (native sizes past max_pixels are left out); empty before warm-up."""
+        rows = []
+        for width, height in sizes:
+            native_w, native_h = self.native_size(width, height)
+            if native_w * native_h > self.plan.max_pixels:
+                continue
+            tokens = self.tokens(native_w, native_h)
+            cfg_step, plain_step = self.speed.seconds_per_step(tokens, 2), self.speed.seconds_per_step(tokens, 1)
+            job = self.speed.estimate(tokens, native_w * native_h, self.options.default_steps, self.forwards(None))
+            if cfg_step is None or plain_step is None:
+                return []
+            rows.append(
+                {
+                    "size": f"{native_w}x{native_h}",
+                    "s_per_step_cfg": round(cfg_step, 3),
+                    "s_per_step_no_cfg": round(plain_step, 3),
+                    "default_job_s": None if job is None else round(job, 1),
+                }
+            )
+        return rows
 
     def close(self) -> None:
         """Drop the pipeline so its memory can be reclaimed (e.g. before a replica shuts down)."""

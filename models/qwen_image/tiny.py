@@ -122,6 +122,53 @@ def build_tiny_pipeline(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
+# The Linear layers a Qwen-Image LoRA adapts in every transformer block.
+_LORA_TARGETS = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "img_mlp.net.0.proj",
+    "img_mlp.net.2",
+    "txt_mlp.net.0.proj",
+    "txt_mlp.net.2",
+)
+
+
+def build_tiny_lora(pipeline_dir: Path, out_file: Path, rank: int = 4, seed: int = 1) -> Path:
+    """A random LoRA for the tiny pipeline's transformer, saved as one safetensors file.
+
+    Laid out like the Lightning LoRAs (`transformer_blocks.N.<module>.lora_down.weight` / `.lora_up.weight` /
+    `.alpha`, no prefix): the kohya-style format diffusers' Qwen-Image loader converts
+    (`_convert_non_diffusers_qwen_lora_to_diffusers`), so loading it runs the same conversion the real files do.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    config = json.loads((Path(pipeline_dir) / "transformer" / "config.json").read_text(encoding="utf-8"))
+    inner = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    for block in range(int(config["num_layers"])):
+        for target in _LORA_TARGETS:
+            fan_in = 4 * inner if target.endswith("net.2") else inner
+            fan_out = 4 * inner if target.endswith("net.0.proj") else inner
+            key = f"transformer_blocks.{block}.{target}"
+            # Up is random too (trained LoRAs are not zero there), large enough to change the image visibly.
+            tensors[f"{key}.lora_down.weight"] = torch.randn(rank, fan_in, generator=generator) * 0.3
+            tensors[f"{key}.lora_up.weight"] = torch.randn(fan_out, rank, generator=generator) * 0.3
+            tensors[f"{key}.alpha"] = torch.tensor(float(rank))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_file))
+    return out_file
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] in ("-h", "--help"):

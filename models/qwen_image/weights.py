@@ -7,6 +7,7 @@ backend out with a readable reason instead of crashing a GPU replica minutes int
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -90,6 +91,46 @@ def _check_weight_files(folder: Path) -> str | None:
         if reason:
             return reason
     return None
+
+
+def parameter_counts(path: str | os.PathLike[str]) -> dict[str, tuple[int, int]]:
+    """Per weighted component: (parameters, largest single tensor), read from its safetensors headers alone.
+
+    The memory plan sizes the components from these, so a checkpoint of another size (a tiny test one, a pruned
+    one) is planned for what it is. Components stored as .bin are missing from the answer (their size needs unpickling).
+    """
+    counts: dict[str, tuple[int, int]] = {}
+    for component in WEIGHTED:
+        total, largest, seen = 0, 0, False
+        for file in sorted((Path(path).expanduser() / component).glob("*.safetensors")):
+            header = _read_header(file)
+            if header is None:
+                continue
+            seen = True
+            for key, value in header.items():
+                if key == "__metadata__" or not isinstance(value, dict):
+                    continue
+                numel = math.prod(int(d) for d in value.get("shape", ()))
+                total += numel
+                largest = max(largest, numel)
+        if seen:
+            counts[component] = (total, largest)
+    return counts
+
+
+def _read_header(file: Path) -> dict[str, object] | None:
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return None
+            (header_len,) = struct.unpack("<Q", head)
+            if header_len > file.stat().st_size - 8:
+                return None
+            header = json.loads(fh.read(header_len))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def _check_weight_file(file: Path) -> str | None:

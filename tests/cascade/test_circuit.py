@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from cascade.circuit import CircuitBreaker
+from cascade.types import Outcome
 
 
 class Clock:
@@ -38,16 +41,17 @@ def test_half_open_lets_exactly_one_probe_through_and_its_result_decides() -> No
     assert breaker.state == "closed" and breaker.skip_reason() is None
 
 
-def test_busy_is_not_a_failure_and_frees_the_probe() -> None:
+@pytest.mark.parametrize("outcome", ["busy", "declined"])
+def test_busy_or_declined_is_not_a_failure_and_frees_the_probe(outcome: Outcome) -> None:
     clock = Clock()
     breaker = CircuitBreaker(1, 10, clock)
     for _ in range(5):
-        breaker.record("busy")
+        breaker.record(outcome)
     assert breaker.state == "closed"
     breaker.record("error")
     clock.now += 10
     assert breaker.skip_reason() is None
-    breaker.record("busy")
+    breaker.record(outcome)
     assert breaker.skip_reason() is None  # the next request may probe
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cascade.errors import BackendBusy, BackendFailed, JobRejected, Refused
+from cascade.errors import BackendBusy, BackendFailed, Declined, JobRejected, Refused
 from cascade.fallback import Step, run_chain
 from cascade.types import Attempt, ImageResult
 
@@ -120,6 +120,25 @@ def test_health_counts_backend_faults_but_not_the_request_s_own() -> None:
     chain = _run(steps)
     assert chain.attempts[0].outcome == "error"  # reported to the caller as what happened...
     assert chain.health == {"broken": "error", "hung": "timeout", "full": "busy", "ok": "ok"}  # ...not blamed
+
+
+def test_a_declined_step_moves_on_at_once_and_is_not_a_failure() -> None:
+    async def declines() -> ImageResult:
+        raise Declined("needs ~95 s at the measured speed, 40 s left before the deadline")
+
+    started = time.monotonic()
+    chain = _run([Step("qwen", 60, _task(declines)), Step("p", 5, _task(_ok))])
+    assert time.monotonic() - started < 1
+    assert [(a.backend, a.outcome) for a in chain.attempts] == [("qwen", "declined"), ("p", "ok")]
+    assert chain.attempts[0].error == "needs ~95 s at the measured speed, 40 s left before the deadline"
+    assert chain.health == {"qwen": "declined", "p": "ok"}
+
+
+def test_declined_survives_pickling_as_ray_sends_it() -> None:
+    import pickle
+
+    again = pickle.loads(pickle.dumps(Declined("needs ~95 s")))
+    assert isinstance(again, Declined) and str(again) == "needs ~95 s" and again.status == 503
 
 
 def test_a_refusal_ends_the_chain_and_inner_attempts_stand_in_for_the_step() -> None:

@@ -51,7 +51,11 @@ PATIENT = CircuitArgs(failure_threshold=100)
 @pytest.fixture(scope="module")
 def qwen(serve_url: str, tiny_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A gateway with [qwen_image, svg]; qwen_image as configured by default (1 GPU, 1 at a time) but a queue of 1."""
-    args = QwenImageArgs(weights=str(tiny_weights), warmup_size=(64, 64), timeout_s=TIMEOUT_S)
+    # Jobs here run on past their deadline on purpose (to be cancelled mid-run): the measured-speed check that would
+    # decline them at once is off in this app and tested in its own below.
+    args = QwenImageArgs(
+        weights=str(tiny_weights), steps=4, warmup_sizes=((64, 64),), timeout_s=TIMEOUT_S, decline_late_jobs=False
+    )
     assert args.deployment.num_gpus == 1
     board = ProgressBoard.options(name="progress").bind()
     backend = QwenImageBackend.options(
@@ -254,3 +258,95 @@ def test_a_bad_job_is_an_error_attempt_with_a_short_reason(qwen: str) -> None:
     [attempt] = r.json()["attempts"]
     assert (attempt["backend"], attempt["outcome"]) == ("qwen_image", "error")
     assert attempt["error"] == "steps must be >= 2 with this scheduler, got 1"
+
+
+def test_healthz_shows_each_replica_s_memory_plan_and_measured_speed(qwen: str) -> None:
+    body = httpx.get(f"{qwen}/healthz", timeout=10).json()
+    [info] = body["backends"]["qwen_image"]["replica_info"]
+    assert info["device"] == "cpu" and info["timeout_s"] == TIMEOUT_S
+    plan = info["memory_plan"]
+    assert plan["mode"] == "off" and plan["device"] == "cpu" and plan["max_pixels"] == 4_200_000
+    assert plan["why"] == "no GPU: weights in host RAM"
+    assert info["load_peak_host_rss_gib"] > 0 and info["load_seconds"] > 0
+    # Estimates from the warm-up's own timed run, at the model card's two default sizes.
+    assert [row["size"] for row in info["speed"]] == ["1328x1328", "1664x928"]
+    assert all(0 < row["s_per_step_no_cfg"] < row["s_per_step_cfg"] for row in info["speed"])
+
+
+# 150 steps at 512² need minutes on the tiny pipeline's single CPU thread: far past this.
+DECLINING_TIMEOUT_S = 20.0
+
+
+@pytest.fixture(scope="module")
+def declining(serve_url: str, tiny_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """[qwen_image, svg] where qwen_image declines what its measured speed says it cannot finish in time.
+
+    No GPU asked for: the module's other app holds the session's one logical GPU, and this is about timing.
+    """
+    # A default job (2 steps at 128²) fits the timeout with room to spare even on a busy machine.
+    args = QwenImageArgs(
+        weights=str(tiny_weights), steps=2, warmup_sizes=((64, 64), (128, 128)), timeout_s=DECLINING_TIMEOUT_S
+    )
+    board = ProgressBoard.options(name="progress").bind()
+    options = {**args.deployment.as_options(), "ray_actor_options": {"num_cpus": 1, "num_gpus": 0}}
+    backend = QwenImageBackend.options(name="qwen_image", **options).bind(args, board)
+    images = tmp_path_factory.mktemp("qwen-declining") / "images"
+    route = {"qwen_image": Route(DECLINING_TIMEOUT_S)}
+    run_gateway("qwen-declining", route, {"qwen_image": backend}, images, board=board)
+    try:
+        yield f"{serve_url}/qwen-declining"
+    finally:
+        serve.delete("qwen-declining")
+
+
+def test_a_job_that_cannot_finish_in_time_is_declined_at_once(declining: str) -> None:
+    for attempt in range(4):  # more than the breaker's threshold (3): declining is not failing
+        started = time.monotonic()
+        r = _post(declining, {"prompt": f"too long {attempt}", "size": "512x512", "steps": 150})
+        elapsed = time.monotonic() - started
+        assert r.status_code == 200, r.text
+        assert _outcomes(r.json()) == [("qwen_image", "declined"), ("svg", "ok")]
+        assert re.fullmatch(
+            r"needs ~\d+\.\d s at this replica's measured speed, \d+\.\d s left", r.json()["attempts"][0]["error"]
+        )
+        assert elapsed < DECLINING_TIMEOUT_S / 4  # answered at once, not after the timeout
+    health = httpx.get(f"{declining}/healthz", timeout=10).json()["backends"]["qwen_image"]
+    assert (health["circuit"], health["consecutive_failures"]) == ("closed", 0)
+    last = serve.get_deployment_handle("qwen_image", app_name="qwen-declining").last_run.remote().result(timeout_s=30)
+    assert (last["outcome"], last["steps_run"]) == ("declined", 0)
+    # What fits is still served.
+    r = _post(declining, {"prompt": "small", **SHORT_JOB})
+    assert _outcomes(r.json()) == [("qwen_image", "ok")]
+
+
+def test_a_short_deadline_is_declined_before_any_step(declining: str) -> None:
+    from cascade.errors import Declined
+    from cascade.types import ImageJob
+
+    handle = serve.get_deployment_handle("qwen_image", app_name="qwen-declining")
+    job = ImageJob("no time", 256, 256, seed=1, options={"steps": 20}, deadline=time.time() + 0.2)
+    started = time.monotonic()
+    with pytest.raises(Declined) as caught:
+        handle.generate.remote(job).result(timeout_s=30)
+    assert time.monotonic() - started < 5
+    assert "at this replica's measured speed" in str(caught.value.cause)
+
+
+def test_a_default_job_slower_than_the_timeout_is_refused_at_start(tiny_weights: Path) -> None:
+    # 50 steps with CFG cannot finish in 0.2 s: the replica must not start, and must say what would work (here only
+    # a longer timeout: even 8 Lightning steps take longer; test_timing covers the Lightning advice).
+    args = QwenImageArgs(weights=str(tiny_weights), steps=50, warmup_sizes=((64, 64),), timeout_s=0.2)
+    options = {**args.deployment.as_options(), "ray_actor_options": {"num_cpus": 1, "num_gpus": 0}}
+    # One try is enough to see the refusal (Serve would otherwise retry the constructor several times).
+    backend = QwenImageBackend.options(name="qwen_image", max_constructor_retry_count=1, **options).bind(args)
+    try:
+        # serve.run waits for the app and raises once it is DEPLOY_FAILED; the reason is on the deployment.
+        with pytest.raises(RuntimeError, match="qwen-too-slow failed"):
+            serve.run(backend, name="qwen-too-slow", route_prefix="/qwen-too-slow", blocking=False)
+        status = serve.status().applications["qwen-too-slow"]
+        assert status.status == "DEPLOY_FAILED"
+        message = status.deployments["qwen_image"].message
+        assert "Qwen-Image refuses to start at 64x64 (off): a default job (50 steps) takes ~" in message
+        assert "over timeout_s 0.2: raise timeout_s to " in message
+    finally:
+        serve.delete("qwen-too-slow")

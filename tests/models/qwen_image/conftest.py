@@ -26,4 +26,4 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(tiny_weights: Path) -> QwenImageEngine:
     from models.qwen_image import QwenImageEngine, QwenOptions
 
-    return QwenImageEngine(tiny_weights, QwenOptions(warmup_size=(32, 32), warmup_steps=2), device="cpu")
+    return QwenImageEngine(tiny_weights, QwenOptions(warmup_sizes=((32, 32), (48, 48)), warmup_steps=2), device="cpu")

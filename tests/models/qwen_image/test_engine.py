@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +154,39 @@ def test_progress_is_readable_from_another_thread(engine: QwenImageEngine) -> No
     assert engine.progress() is None and engine.health()["busy"] is False
 
 
-def test_warm_up_and_health(engine: QwenImageEngine) -> None:
-    before = engine.generated
+def test_warm_up_measures_the_speed_that_job_estimates_come_from(tiny_weights: Path) -> None:
+    engine = QwenImageEngine(tiny_weights, QwenOptions(warmup_sizes=((96, 96), (32, 32)), warmup_steps=3), "cpu")
+    assert engine.estimate_seconds(32, 32) is None  # nothing measured yet: no estimate, nothing declined
+    assert engine.speed_table(((32, 32),)) == []
     assert engine.warm_up() > 0
-    assert engine.generated == before + 1
+    assert engine.generated == 3  # one run to initialise, then one timed run per size
+    # Estimates grow with steps, CFG and size, and are in the range of a real run.
+    small, more_steps = engine.estimate_seconds(32, 32, 4), engine.estimate_seconds(32, 32, 12)
+    no_cfg, big = engine.estimate_seconds(32, 32, 12, 1.0), engine.estimate_seconds(96, 96, 12)
+    assert small is not None and more_steps is not None and no_cfg is not None and big is not None
+    assert small < more_steps and no_cfg < more_steps < big
+    started = time.perf_counter()
+    engine.generate(PROMPT, 32, 32, 1, steps=12)
+    took = time.perf_counter() - started
+    # Generous: other processes share this machine's cores, so one run can be much slower than the warm-up's.
+    assert more_steps / 4 < took < more_steps * 4
+    [row] = engine.speed_table(((32, 32),))
+    assert row["size"] == "32x32" and 0 < row["s_per_step_no_cfg"] < row["s_per_step_cfg"]
+
     health = engine.health()
     assert health["device"] == "cpu" and health["dtype"] == "float32" and health["progress"] is None
+    assert health["memory_plan"]["mode"] == "off" and health["memory_plan"]["device"] == "cpu"
+    assert health["load_peak_host_rss_gib"] > 0
+
+
+def test_sizes_past_the_planned_max_pixels_are_refused(tiny_weights: Path) -> None:
+    engine = QwenImageEngine(tiny_weights, QwenOptions(max_pixels=64 * 64), device="cpu")
+    assert engine.plan.max_pixels == 64 * 64
+    with pytest.raises(ValueError, match="max_pixels 4096"):
+        engine.generate(PROMPT, 72, 64, 1, steps=2)
+    with pytest.raises(ValueError, match="max_pixels"):
+        engine.estimate_seconds(72, 64)
+    assert engine.generate(PROMPT, 64, 64, 1, steps=2).width == 64
 
 
 def test_bad_arguments_are_refused_before_running(engine: QwenImageEngine) -> None:
@@ -190,8 +218,6 @@ def test_loading_and_generating_touch_no_network(tiny_weights: Path, monkeypatch
 
 
 def test_stop_check_watches_the_event_and_the_deadline(engine: QwenImageEngine) -> None:
-    import time
-
     event = threading.Event()
     check = stop_check(event, deadline=time.time() + 3600)
     assert check() is False
@@ -214,7 +240,9 @@ def test_magic_suffix_and_vae_tiling_follow_the_options(
 
     plain = engine.generate(PROMPT, 32, 32, 4, steps=2)
     suffixed = engine.generate(with_magic(PROMPT), 32, 32, 4, steps=2)
-    monkeypatch.setattr(engine, "options", replace(engine.options, magic_suffix=True, vae_tiling_min_pixels=40 * 40))
+    monkeypatch.setattr(engine, "options", replace(engine.options, magic_suffix=True))
+    # The memory plan owns the threshold (it may lower the configured one so decodes fit the card).
+    monkeypatch.setattr(engine, "plan", replace(engine.plan, vae_tiling_min_pixels=40 * 40))
     magic = engine.generate(PROMPT, 32, 32, 4, steps=2)
     assert magic.png == suffixed.png != plain.png
     assert engine.pipeline.vae.use_tiling is False  # 32×32 is under the threshold
