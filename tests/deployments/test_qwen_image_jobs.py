@@ -38,7 +38,7 @@ def qwen(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     weights = build_tiny_pipeline(tmp_path_factory.mktemp("qwen-tiny") / "pipeline", seed=0)
     # decline_late_jobs off: on a loaded machine the measured speed may call 150 steps late, and this test is about
     # stopping a job that runs, not about refusing one.
-    args = QwenImageArgs(weights=str(weights), warmup_size=(64, 64), timeout_s=TIMEOUT_S, decline_late_jobs=False)
+    args = QwenImageArgs(weights=str(weights), warmup_sizes=((64, 64),), timeout_s=TIMEOUT_S, decline_late_jobs=False)
     board = ProgressBoard.options(name="progress").bind()
     backend = QwenImageBackend.options(name="qwen_image", **args.deployment.as_options()).bind(args, board)
     images = tmp_path_factory.mktemp("qwen-jobs") / "images"
