@@ -28,6 +28,9 @@ STALE_S = 120.0
 class ProgressBoard:
     def __init__(self, jobs: JobArgs | None = None) -> None:
         self._entries: dict[str, dict[str, Any]] = {}
+        # Keys whose job ended, and when: posts from one replica travel as separate handle calls and may arrive out
+        # of order, so a step posted just before the end can land after it and must not bring the entry back.
+        self._ended: dict[str, float] = {}
         self._replicas: dict[str, dict[str, Any]] = {}
         self.table = JobTable(jobs)
         self._tick = asyncio.Event()
@@ -37,10 +40,15 @@ class ProgressBoard:
 
     async def post(self, key: str, entry: dict[str, Any] | None) -> None:
         """Set a backend job's entry (`None` ends it)."""
+        now = time.time()
         if entry is None:
             self._entries.pop(key, None)
+            self._ended = {k: t for k, t in self._ended.items() if now - t < STALE_S}
+            self._ended[key] = now
             return
-        self._entries[key] = {**entry, "updated_at": time.time()}
+        if key in self._ended:
+            return
+        self._entries[key] = {**entry, "updated_at": now}
         if "step" in entry and "total" in entry:
             # A job's image request carries the job's id as its request id.
             self.table.progress(str(entry.get("request_id")), str(entry.get("backend")), entry["step"], entry["total"])
