@@ -119,6 +119,9 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(app) -> None
     assert cases >= MIN_CASES
     assert result["operations"]["tested"] == result["operations"]["total"] >= 10
     # The bodies reach the handlers' validation and beyond: generated requests are served, not mostly refused.
+    # Counted over both phases: how many random cases the fuzzing phase draws for one operation varies from run to
+    # run (8 to 18 accepted with the same seed), the coverage phase's cases do not.
     for operation in ("POST /api/generate/image", "POST /api/jobs", "POST /v1/images/generations"):
-        rates = result["valid_rates"][operation]["fuzzing"]
-        assert rates["accepted"] >= 10, (operation, rates)
+        rates = result["valid_rates"][operation]
+        accepted = sum(phase["accepted"] for phase in rates.values())
+        assert accepted >= 20, (operation, rates)
