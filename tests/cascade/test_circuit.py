@@ -41,7 +41,7 @@ def test_half_open_lets_exactly_one_probe_through_and_its_result_decides() -> No
     assert breaker.state == "closed" and breaker.skip_reason() is None
 
 
-@pytest.mark.parametrize("outcome", ["busy", "declined"])
+@pytest.mark.parametrize("outcome", ["busy", "declined", "skipped"])
 def test_busy_or_declined_is_not_a_failure_and_frees_the_probe(outcome: Outcome) -> None:
     clock = Clock()
     breaker = CircuitBreaker(1, 10, clock)
