@@ -18,9 +18,11 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from cascade import observe
+from cascade.access import INTERNAL, Grant
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
-from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_status
+from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_headers, http_status
 from cascade.fallback import ChainResult, Step, run_chain
 from cascade.images import ImageService, NewImage, SaveOutcome
 from cascade.images import api as history
@@ -29,12 +31,15 @@ from cascade.images.schemas import ImagePage, ImageRecord
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
 from cascade.svg import svg_result
 from cascade.types import ImageJob, ImageResult
+from deployments import access
+from deployments.access import Admitted, Identified, Viewer
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
 from models.datauri import encode_data_uri
 from models.seeds import stable_seed
 
 logger = logging.getLogger("ray.serve")
 api = FastAPI(title="Cascade", description="Image generation with an ordered, observable fallback.")
+access.install(api)
 
 
 @api.exception_handler(CascadeError)
@@ -44,7 +49,7 @@ async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
         body["field"] = exc.field
     if isinstance(exc, AllBackendsFailed | BackendFailed):
         body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
-    return JSONResponse(body, status_code=http_status(exc))
+    return JSONResponse(body, status_code=http_status(exc), headers=http_headers(exc))
 
 
 @api.exception_handler(RequestValidationError)
@@ -110,6 +115,8 @@ class Gateway:
         # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
         self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
         self.images.start()
+        # Keys, limits and Sentry; refuses to start with auth off on a public HTTP host (deployments/access.py).
+        self.access = access.replica_access(settings, self.images)
         # Which replica answered (its Serve id, not its address): tells replicas and nodes apart when debugging.
         self.served_by = {"x-cascade-replica": serve.get_replica_context().replica_id.unique_id}
         self.breakers = {
@@ -122,11 +129,11 @@ class Gateway:
     # --- HTTP -------------------------------------------------------------------------------------------------
 
     @api.post("/api/generate/image")
-    async def http_generate(self, request: Request) -> JSONResponse:
+    async def http_generate(self, request: Request, grant: Admitted) -> JSONResponse:
         limits = self.settings.limits
         raw = await _read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
         body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
-        return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
+        return JSONResponse((await self.generate(body, grant)).to_json(), headers=self.served_by)
 
     @api.api_route("/generated/{name}", methods=["GET", "HEAD"], response_class=Response)
     async def generated(self, name: str, request: Request) -> Response:
@@ -137,24 +144,28 @@ class Gateway:
     @api.get("/api/images", response_model=ImagePage)
     async def list_images(
         self,
+        grant: Identified,
         limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         backend: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="case-insensitive substring of the prompt")] = None,
     ) -> ImagePage:
-        return await history.list_images(self.images, limit, cursor, backend, q)
+        return await history.list_images(self.images, limit, cursor, backend, q, self.access.owner(grant))
 
     @api.get("/api/images/{image_id}", response_model=ImageRecord)
-    async def get_image(self, image_id: uuid.UUID) -> ImageRecord:
-        return await history.get_image(self.images, image_id)
+    async def get_image(self, image_id: uuid.UUID, grant: Identified) -> ImageRecord:
+        return await history.get_image(self.images, image_id, self.access.owner(grant))
 
     @api.delete("/api/images/{image_id}", status_code=204, response_class=Response)
-    async def delete_image(self, image_id: uuid.UUID) -> Response:
-        await history.delete_image(self.images, image_id)
+    async def delete_image(self, image_id: uuid.UUID, grant: Identified) -> Response:
+        await history.delete_image(self.images, image_id, self.access.owner(grant))
         return Response(status_code=204)
 
     @api.get("/healthz")
-    async def healthz(self) -> dict[str, Any]:
+    async def healthz(self, viewer: Viewer) -> dict[str, Any]:
+        if viewer is None or not self.access.sees_everything(viewer):
+            # Open to load balancers and probes; what is deployed where, and why not, is for admin keys.
+            return {"status": "ok", "auth": "required"}
         await self.replicas.fresh()
         jobs = await self._from_board("jobs")
         described = await self._from_board("replicas")
@@ -192,9 +203,19 @@ class Gateway:
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 
-    async def generate(self, body: ImageRequest | Mapping[str, Any]) -> GenerateResponse:
+    async def generate(self, body: ImageRequest | Mapping[str, Any], grant: Grant | None = None) -> GenerateResponse:
+        """`grant`: who asks (from `Admitted`); None for Python handle callers, who are in the cluster and trusted."""
+        grant = grant or INTERNAL
         request, width, height = parse_request(body, self.settings.limits)
         names = self._plan(request)
+        self.access.check_backend(grant, request.backend)
+        with observe.request_scope(request_id=request_id(), key_id=grant.key_id, prompt=request.prompt):
+            async with self.access.images(grant):
+                return await self._generate(request, width, height, names, grant)
+
+    async def _generate(
+        self, request: ImageRequest, width: int, height: int, names: tuple[str, ...], grant: Grant
+    ) -> GenerateResponse:
         await self.replicas.loaded()
         started = time.monotonic()
         job = ImageJob(
@@ -206,18 +227,20 @@ class Gateway:
             deadline=time.time() + self.settings.request_timeout_s,
             request_id=request_id(),
         )
-        steps = [self._step(name, job, request.local, forced=request.backend is not None) for name in names]
+        guard = self.access.chain(grant)
+        steps = [guard.step(self._step(name, job, request.local, request.backend is not None)) for name in names]
         chain = await run_chain(steps, started + self.settings.request_timeout_s)
-        self._account(chain)
+        self._account(chain, grant)
         if chain.refused is not None:
             raise chain.refused
         if chain.result is None:
-            raise AllBackendsFailed(chain.attempts)
+            # A request that named a backend a limit kept it from gets that limit's answer (429), not a 503.
+            raise guard.refusal(request.backend) or AllBackendsFailed(chain.attempts)
         # Encoding a multi-megabyte image would stall every other request on this replica's loop; the save
         # (object, then row) runs alongside it on the image service's own threads, bounded by its timeout.
         data_uri, saved = await asyncio.gather(
             asyncio.to_thread(encode_data_uri, chain.result.mime, chain.result.data),
-            self.images.save(self._new_image(request, job, chain.result, chain)),
+            self.images.save(self._new_image(request, job, chain.result, chain, grant.key_id)),
         )
         return self._answer(job, chain.result, chain, data_uri, saved)
 
@@ -271,9 +294,10 @@ class Gateway:
         except Exception:
             logger.info("waking %s failed", name, exc_info=True)
 
-    def _account(self, chain: ChainResult) -> None:
+    def _account(self, chain: ChainResult, grant: Grant) -> None:
         served = chain.result is not None
         for depth, attempt in enumerate(chain.attempts, start=1):
+            observe.report_attempt(attempt, request_id=request_id(), key_id=grant.key_id)
             tags = {"backend": attempt.backend, "outcome": attempt.outcome}
             self.metrics.attempts.inc(tags=tags)
             self.metrics.latency.observe(attempt.elapsed_ms, tags=tags)
@@ -283,9 +307,12 @@ class Gateway:
             if name in self.breakers:
                 self.breakers[name].record(outcome)
         self.metrics.requests.inc(tags={"result": "ok" if served else "refused" if chain.refused else "failed"})
-        logger.info("chain: %s", ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts))
+        outcomes = ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts)
+        logger.info("chain: %s key=%s", outcomes, grant.key_id or grant.caller.key_id)
 
-    def _new_image(self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult) -> NewImage:
+    def _new_image(
+        self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult, key_id: str | None
+    ) -> NewImage:
         return NewImage(
             data=result.data,
             mime=result.mime,
@@ -299,6 +326,7 @@ class Gateway:
             attempts=[AttemptModel.of(a).model_dump() for a in chain.attempts],
             meta=dict(result.meta),
             request_id=job.request_id,
+            api_key_id=key_id,
         )
 
     def _answer(

@@ -11,6 +11,7 @@ from typing import Any
 
 from ray import serve
 
+from cascade.access_config import AccessConfig
 from cascade.config import CircuitArgs, GatewaySettings, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
@@ -29,9 +30,13 @@ def run_gateway(
     storage: StorageArgs | None = None,
     env: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    access: AccessConfig | None = None,
+    http_host: str | None = None,
+    gateway_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
-    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads)."""
+    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads). `access`: keys
+    and limits; `http_host`: the host the gateway believes it serves on; `gateway_options`: e.g. num_replicas."""
     from deployments.gateway import Gateway
 
     settings = GatewaySettings(
@@ -42,8 +47,10 @@ def run_gateway(
         circuit=circuit or CircuitArgs(),
         limits=limits or Limits(),
         storage=storage or StorageArgs(),
+        access=access or AccessConfig(),
+        http_host=http_host,
     )
-    options: dict[str, Any] = {"name": "gateway"}
+    options: dict[str, Any] = {"name": "gateway", **(gateway_options or {})}
     if env:
         options["ray_actor_options"] = {"num_cpus": 1, "runtime_env": {"env_vars": dict(env)}}
     gateway = Gateway.options(**options).bind(settings, dict(backends), dict(left_out or {}), board)
