@@ -22,7 +22,15 @@ from cascade import observe
 from cascade.access import INTERNAL, Grant
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
-from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_headers, http_status
+from cascade.errors import (
+    AllBackendsFailed,
+    BackendFailed,
+    CascadeError,
+    Forbidden,
+    RequestRejected,
+    http_headers,
+    http_status,
+)
 from cascade.fallback import ChainResult, Step, run_chain
 from cascade.images import ImageService, NewImage, SaveOutcome
 from cascade.images import api as history
@@ -45,7 +53,7 @@ access.install(api)
 @api.exception_handler(CascadeError)
 async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
     body: dict[str, Any] = {"error": str(exc), "request_id": request_id()}
-    if isinstance(exc, RequestRejected):
+    if isinstance(exc, RequestRejected | Forbidden):
         body["field"] = exc.field
     if isinstance(exc, AllBackendsFailed | BackendFailed):
         body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
