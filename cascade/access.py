@@ -80,7 +80,7 @@ class Access:
     ) -> Access:
         authenticator = None
         if config.auth == "required" and keys is not None:
-            authenticator = Authenticator(keys, cache_s=config.key_cache_s)
+            authenticator = Authenticator(keys, cache_s=config.key_cache_s, stale_s=config.key_stale_s)
         return cls(config, Guard(limits, config.limits.policy(request_timeout_s)), authenticator, remote)
 
     @property
