@@ -235,3 +235,16 @@ def test_auth_required_needs_a_key_store() -> None:
     config = AccessConfig(auth="required")
     with pytest.raises(ValueError, match="no key store"):
         Access.open(config, None, MemoryLimitStore(), request_timeout_s=30)
+
+
+def test_a_grant_survives_pickling_so_it_can_travel_with_a_job_to_another_replica() -> None:
+    import pickle
+
+    async def main() -> None:
+        gate, keys, _ = access()
+        _, key = await create_key(keys, "jobs", allowed_backends=["pillow"], quota=Quota(rate_per_s=1))
+        grant = await gate.admit({"x-api-key": key})
+        again = pickle.loads(pickle.dumps(grant))
+        assert again == grant and again.key_id == grant.key_id and not again.key.may_use("qwen_image")
+
+    asyncio.run(main())
