@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from cascade.config import Limits
 from cascade.errors import RequestRejected
@@ -38,6 +49,18 @@ class ImageRequest(BaseModel):
     class_label: StrictInt | None = Field(default=None, ge=0)
     translate: tuple[_Coord, _Coord] | None = None
     rotate: Annotated[StrictFloat | StrictInt, Field(ge=-360, le=360)] | None = None
+    # Re-encode the served image (the SVG last resort cannot be, so a request that names a format skips it).
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: StrictInt | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("prompt", "negative_prompt", mode="before")
+    @classmethod
+    def _encodable_text(cls, value: object) -> object:
+        # JSON can carry a lone surrogate ("\ud800"); no UTF-8 encoder downstream (HTTP clients, files) can.
+        # Checked before pydantic's own checks, whose length check would refuse it first with a vaguer message.
+        if isinstance(value, str) and not _encodable(value):
+            raise PydanticCustomError("unicode", "not valid Unicode (holds an unpaired surrogate)")
+        return value
 
     def options(self) -> dict[str, Any]:
         extras = ("negative_prompt", "steps", "guidance", "truncation_psi", "class_label", "translate", "rotate")
@@ -78,13 +101,14 @@ def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tup
     prompt = request.prompt.strip()
     if not prompt:
         raise RequestRejected("prompt", "must not be empty")
-    for name, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
-        # JSON can carry a lone surrogate ("\ud800"); no UTF-8 encoder downstream (HTTP clients, files) can.
-        if text is not None and not _encodable(text):
-            raise RequestRejected(name, "not valid Unicode (holds an unpaired surrogate)")
     if len(request.prompt) > limits.max_prompt_chars:
         raise RequestRejected("prompt", f"longer than {limits.max_prompt_chars} characters ({len(request.prompt)})")
-    width, height = parse_size(request.size or limits.default_size, limits)
+    if request.output_compression is not None and request.output_format not in ("jpeg", "webp"):
+        raise RequestRejected("output_compression", "applies to output_format jpeg or webp only")
+    if request.output_format is not None and request.backend == "svg":
+        raise RequestRejected("output_format", "the svg backend draws SVG only: leave output_format out")
+    # An empty size is a bad size, not a missing one.
+    width, height = parse_size(limits.default_size if request.size is None else request.size, limits)
     return request, width, height
 
 

@@ -21,6 +21,7 @@ from cascade.config import (
     ClusterInfo,
     DeploymentOptions,
     GatewaySettings,
+    JobArgs,
     Limits,
     Route,
     StorageArgs,
@@ -41,7 +42,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Kind:
     deployment: Deployment
     remote: bool = False  # `local: true` requests never reach it
-    reports_progress: bool = False  # posts long jobs to the progress board (for /healthz)
+    reports_progress: bool = False  # posts its steps to the progress board (/healthz, job events)
 
 
 # "svg" is not here: it runs inside the gateway and cannot be left out.
@@ -77,6 +78,9 @@ class AppArgs(BaseModel):
     circuit: CircuitArgs = Field(default_factory=CircuitArgs)
     # API keys (auth: off | required), per-key and per-backend limits, prices, Sentry (README: "Keys and limits").
     access: AccessConfig = Field(default_factory=AccessConfig)
+    jobs: JobArgs = Field(default_factory=JobArgs)
+    # The base of the `url` answers of /v1/images/generations when clients reach the service through a proxy.
+    public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     gateway: DeploymentOptions = Field(
         default_factory=lambda: DeploymentOptions(
             autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
@@ -146,11 +150,8 @@ def warn_unshared_limits(args: AppArgs, environ: Mapping[str, str]) -> str | Non
 def build_app(args: AppArgs) -> Application:
     warn_unshared_limits(args, os.environ)
     deployed, left_out = plan(args, cluster_info())
-    board = (
-        ProgressBoard.options(name="progress").bind()
-        if any(DEPLOYMENTS[name].reports_progress for name in deployed)
-        else None
-    )
+    # Always there: it holds /api/jobs as well as the backends' progress.
+    board = ProgressBoard.options(name="progress").bind(args.jobs)
     handles: dict[str, Any] = {}
     for name, backend in deployed.items():
         kind = DEPLOYMENTS[name]
@@ -176,5 +177,7 @@ def build_app(args: AppArgs) -> Application:
         circuit=args.circuit,
         storage=args.storage,
         access=args.access,
+        jobs=args.jobs,
+        public_base_url=args.public_base_url,
     )
     return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out, board)

@@ -95,7 +95,7 @@ def guarded(serve_url: str, tmp_path_factory: pytest.TempPathFactory, redis: Red
         {"remote": "ok", "qwen_image": "ok", "pillow": "ok"},
         access,
         env={"CASCADE_REDIS_URL": redis.url},
-        gateway_options={"num_replicas": 2},
+        replicas=2,
     )
     yield App(f"{serve_url}/guarded", database)
     serve.delete("guarded")

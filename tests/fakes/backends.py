@@ -12,7 +12,7 @@ from typing import Any
 from ray import serve
 
 from cascade.access_config import AccessConfig
-from cascade.config import CircuitArgs, GatewaySettings, Limits, Route, StorageArgs
+from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -30,14 +30,19 @@ def run_gateway(
     storage: StorageArgs | None = None,
     env: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    jobs: JobArgs | None = None,
+    public_base_url: str | None = None,
+    replicas: int = 1,
     access: AccessConfig | None = None,
     http_host: str | None = None,
-    gateway_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
-    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads). `access`: keys
-    and limits; `http_host`: the host the gateway believes it serves on; `gateway_options`: e.g. num_replicas."""
+
+    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads). A progress
+    board (which holds the jobs) is made unless one is given. `access`: keys and limits; `http_host`: the host the
+    gateway believes it serves on."""
     from deployments.gateway import Gateway
+    from deployments.progress import ProgressBoard
 
     settings = GatewaySettings(
         order=(*routes, "svg"),
@@ -47,10 +52,14 @@ def run_gateway(
         circuit=circuit or CircuitArgs(),
         limits=limits or Limits(),
         storage=storage or StorageArgs(),
+        jobs=jobs or JobArgs(),
+        public_base_url=public_base_url,
         access=access or AccessConfig(),
         http_host=http_host,
     )
-    options: dict[str, Any] = {"name": "gateway", **(gateway_options or {})}
+    if board is None:
+        board = ProgressBoard.options(name="progress").bind(settings.jobs)
+    options: dict[str, Any] = {"name": "gateway", "num_replicas": replicas}
     if env:
         options["ray_actor_options"] = {"num_cpus": 1, "runtime_env": {"env_vars": dict(env)}}
     gateway = Gateway.options(**options).bind(settings, dict(backends), dict(left_out or {}), board)

@@ -219,3 +219,63 @@ def test_run_defaults_to_the_process_streams(
     assert run(_echo) == 2
     captured = capsys.readouterr()
     assert "object" in json.loads(captured.out)["error"] and "object" in captured.err
+
+
+def test_a_long_bad_value_is_quoted_in_its_first_40_characters() -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_size("x" * 10_000)
+    assert str(info.value) == "size must look like WIDTHxHEIGHT, got '" + "x" * 38 + "…"
+    with pytest.raises(BadRequest) as info:
+        parse_size("y" * 38)  # its repr is exactly 40 characters: quoted whole
+    assert str(info.value) == "size must look like WIDTHxHEIGHT, got '" + "y" * 38 + "'"
+
+
+def test_optional_int_bounds_are_inclusive_at_both_ends() -> None:
+    assert optional_int({"steps": 1}, "steps", min_value=1, max_value=50) == 1
+    assert optional_int({"steps": 50}, "steps", min_value=1, max_value=50) == 50
+    with pytest.raises(BadRequest, match=r"^steps must be an integer in 1\.\.50, got 51$"):
+        optional_int({"steps": 51}, "steps", min_value=1, max_value=50)
+    with pytest.raises(BadRequest, match=r"^steps must be an integer in \.\.50, got 51$"):
+        optional_int({"steps": 51}, "steps", max_value=50)
+
+
+def test_parse_size_bounds_are_inclusive_at_both_ends() -> None:
+    assert parse_size("1x4096") == (1, 4096)
+    assert parse_size("64x64", 64, 64) == (64, 64)
+    for text in ("63x64", "64x63", "65x64", "64x65"):
+        with pytest.raises(BadRequest, match=rf"^each side of size must be 64\.\.64, got {text}$"):
+            parse_size(text, 64, 64)
+
+
+def test_number_keeps_the_default_only_when_the_key_is_absent() -> None:
+    assert number({"psi": 0}, "psi", 0.7) == 0.0
+    assert number({"psi": -0.0}, "psi", 0.7) == 0.0
+    with pytest.raises(BadRequest, match=r"^psi must be a number, got None$"):
+        number({"psi": None}, "psi", 0.7)
+
+
+def test_generation_failed_with_fields_json_cannot_carry_still_reports_the_error() -> None:
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        raise GenerationFailed("no image", {"score": float("nan"), "attempts": []})
+
+    code, answer, text, _ = _run("{}", handle)
+    assert (code, answer) == (1, {"error": "no image"})
+    assert "NaN" not in text  # what Python's json would write, and no other JSON parser reads
+
+
+def test_generation_failed_keeps_its_message_and_fields() -> None:
+    failed = GenerationFailed("refused by openai", {"attempts": [1]})
+    assert (str(failed), failed.message, failed.fields) == ("refused by openai", "refused by openai", {"attempts": [1]})
+    assert GenerationFailed("no image").fields == {}
+
+
+def test_bounds_must_be_named_so_a_minimum_is_never_taken_for_a_maximum() -> None:
+    with pytest.raises(TypeError):
+        optional_int({"steps": 5}, "steps", 1, 50)  # type: ignore[misc]
+
+
+def test_generation_failed_carries_every_field_but_error() -> None:
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        raise GenerationFailed("no image", {"seed": 5, "provider": "fal", "attempts": [], "error": "dropped"})
+
+    assert _run("{}", handle)[:2] == (1, {"error": "no image", "seed": 5, "provider": "fal", "attempts": []})

@@ -1,0 +1,143 @@
+"""Builder arguments: what a backend is deployed with, when the builder leaves it out, and what config may say."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError
+
+import pytest
+from pydantic import ValidationError
+
+from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
+
+
+class _NeedsWeights(BackendArgs):
+    def missing(self) -> str | None:
+        return "no weights configured"
+
+
+def _on(gpus: float) -> DeploymentOptions:
+    return DeploymentOptions(ray_actor_options={"num_gpus": gpus, "num_cpus": 1})
+
+
+def test_deployment_options_pass_only_what_is_set_and_one_cpu_by_default() -> None:
+    assert DeploymentOptions().as_options() == {"ray_actor_options": {"num_cpus": 1}}
+    options = DeploymentOptions(num_replicas=2, max_queued_requests=0, health_check_period_s=5.0)
+    assert options.as_options() == {
+        "num_replicas": 2,
+        "max_queued_requests": 0,  # zero is a setting, not "unset"
+        "ray_actor_options": {"num_cpus": 1},
+        "health_check_period_s": 5.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("actor_options", "gpus"), [({}, 0.0), ({"num_gpus": None}, 0.0), ({"num_gpus": 0.5}, 0.5), ({"num_gpus": 2}, 2.0)]
+)
+def test_num_gpus_reads_the_actor_options(actor_options: dict, gpus: float) -> None:
+    value = DeploymentOptions(ray_actor_options=actor_options).num_gpus
+    assert value == gpus and isinstance(value, float)
+
+
+@pytest.mark.parametrize(
+    ("needs", "cluster", "reason"),
+    [
+        (1, 1, None),  # a 1-GPU backend on a 1-GPU cluster is deployed
+        (0.5, 1, None),
+        (1, 0.5, "needs 1 GPU, the cluster has 0.5"),
+        (1, 0, "needs 1 GPU, the cluster has 0"),
+        (2, 1, "needs 2 GPU, the cluster has 1"),
+        (0, 0, None),
+    ],
+)
+def test_auto_leaves_out_a_backend_needing_more_gpus_than_the_cluster_has(
+    needs: float, cluster: float, reason: str | None
+) -> None:
+    args = BackendArgs(deployment=_on(needs))
+    assert args.unavailable_reason(ClusterInfo(gpus=cluster, cpus=8)) == reason
+
+
+def test_auto_then_asks_the_backend_what_it_misses() -> None:
+    assert _NeedsWeights().unavailable_reason(ClusterInfo(gpus=0, cpus=8)) == "no weights configured"
+    # The GPU shortfall is the first thing to fix, so it is the reason given.
+    gpu = _NeedsWeights(deployment=_on(1))
+    assert gpu.unavailable_reason(ClusterInfo(gpus=0, cpus=8)) == "needs 1 GPU, the cluster has 0"
+
+
+def test_enabled_true_and_false_override_every_check() -> None:
+    nothing = ClusterInfo(gpus=0, cpus=1)
+    assert _NeedsWeights(enabled=True, deployment=_on(4)).unavailable_reason(nothing) is None
+    assert BackendArgs(enabled=False).unavailable_reason(ClusterInfo(gpus=8, cpus=64)) == "disabled in config"
+
+
+def test_backend_defaults() -> None:
+    args = BackendArgs()
+    assert (args.enabled, args.timeout_s, args.cold_start) == ("auto", 30.0, "wait")
+    assert args.deployment == DeploymentOptions() and args.missing() is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timeout_s": 0},
+        {"timeout_s": -1},
+        {"cold_start": "maybe"},
+        {"enabled": "sometimes"},
+        {"timout_s": 5},  # a typo is refused, not ignored
+        {"deployment": {"num_replica": 2}},
+    ],
+)
+def test_backend_config_mistakes_are_refused_when_loaded(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        BackendArgs.model_validate(bad)
+
+
+def test_the_smallest_valid_backend_settings() -> None:
+    assert BackendArgs(timeout_s=0.001).timeout_s == 0.001
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        BackendArgs().timeout_s = 5  # type: ignore[misc]
+
+
+def test_limit_defaults_are_the_documented_ones() -> None:
+    # README, "Request": prompt 1..4000 characters, sides 64..2048, at most 4.2 MP, default 1024x1024.
+    limits = Limits()
+    assert (limits.max_prompt_chars, limits.min_side, limits.max_side) == (4000, 64, 2048)
+    assert (limits.max_pixels, limits.default_size, limits.max_body_bytes) == (4_200_000, "1024x1024", 262_144)
+
+
+@pytest.mark.parametrize(
+    ("field", "lowest"),
+    [("max_prompt_chars", 1), ("min_side", 1), ("max_side", 1), ("max_pixels", 1), ("max_body_bytes", 1024)],
+)
+def test_limits_have_a_floor(field: str, lowest: int) -> None:
+    assert getattr(Limits(**{field: lowest}), field) == lowest
+    with pytest.raises(ValidationError):
+        Limits(**{field: lowest - 1})
+
+
+def test_circuit_defaults_and_floors() -> None:
+    # README: opens after `failure_threshold` consecutive failures, probes after `cooldown_s`.
+    assert (CircuitArgs().failure_threshold, CircuitArgs().cooldown_s) == (3, 30.0)
+    assert CircuitArgs(failure_threshold=1, cooldown_s=0.001).failure_threshold == 1
+    for bad in ({"failure_threshold": 0}, {"cooldown_s": 0}):
+        with pytest.raises(ValidationError):
+            CircuitArgs.model_validate(bad)
+
+
+def test_routes_and_gateway_settings_default_to_waiting_local_backends_and_default_limits() -> None:
+    route = Route(5.0)
+    assert (route.timeout_s, route.cold_start, route.remote) == (5.0, "wait", False)
+    settings = GatewaySettings(order=("svg",), routes={"svg": route}, request_timeout_s=10, storage_dir="/tmp/x")
+    assert settings.limits == Limits() and settings.circuit == CircuitArgs()
+
+
+def test_what_the_builder_hands_the_gateway_cannot_be_changed_behind_its_back() -> None:
+    route = Route(5.0)
+    settings = GatewaySettings(order=("svg",), routes={"svg": route}, request_timeout_s=10, storage_dir="/tmp/x")
+    for frozen, name in ((route, "timeout_s"), (settings, "request_timeout_s"), (ClusterInfo(1, 8), "gpus")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(frozen, name, 0)
+    with pytest.raises(ValidationError):
+        Limits().max_side = 4096  # type: ignore[misc]
