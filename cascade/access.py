@@ -3,7 +3,8 @@
 Ray-free: the gateway builds one `Access` per replica (deployments/access.py) and calls it; tests drive it directly.
 
 A request's life: `admit(headers)` (401 without a valid key when auth is required; 429 past the key's rate or
-concurrency) gives a `Grant`; `finish(grant)` frees its concurrency slot. For each image, `images(grant)` counts it
+concurrency) gives a `Grant`; `finish(grant)` frees its concurrency slot. A job (`/api/jobs`) keeps both for as long
+as it may run: `hold_image` at submission, `end_job` once it has ended. For each image, `images(grant)` counts it
 against the key's day (given back if no image came). `chain(grant)` wraps the fallback chain's steps: a backend the
 key may not use is skipped, a backend whose global cap is full is busy, and the remote backend holds the key's spend
 before the call and settles what was bought after it.
@@ -22,7 +23,7 @@ from cascade.access_config import AccessConfig
 from cascade.errors import BackendBusy, BackendFailed, RateLimited
 from cascade.fallback import Skipped, Step
 from cascade.keys import Authenticator, KeyRecord, KeyStore, require_backend
-from cascade.limits.guard import Admission, Caller, Guard, SpendHold
+from cascade.limits.guard import Admission, Caller, Guard, ImageHold, SpendHold
 from cascade.limits.quota import Quota
 from cascade.limits.store import LimitStore
 from cascade.types import ImageResult
@@ -129,6 +130,17 @@ class Access:
         except BaseException:
             await self.guard.release_images(hold, made=0)
             raise
+
+    async def hold_image(self, grant: Grant) -> ImageHold | None:
+        """One image counted against the caller's day now (429 when it cannot be), for a job that makes it later;
+        `end_job` keeps or gives it back."""
+        return await self.guard.hold_images(grant.caller, 1)
+
+    async def end_job(self, grant: Grant, hold: ImageHold | None, made: bool) -> None:
+        """A job can no longer make its image: free its concurrency slot, give its image back unless it was made.
+        Never raises."""
+        await self.guard.release_images(hold, made=1 if made else 0)
+        await self.finish(grant)
 
     def chain(self, grant: Grant) -> ChainGuard:
         return ChainGuard(self, grant)

@@ -6,7 +6,9 @@
 
 - `Admitted`: the key checked (401), its rate and concurrency taken (429 with Retry-After), before the handler runs
   and before its body is read; the concurrency slot is freed when the handler returns. For routes that spend.
-- `Identified`: the key checked only. For routes that read (history).
+- `Identified`: the key checked only. For routes that read (history, jobs).
+- `Job`: admitted like `Admitted`, but the slot (and the image the route holds with `hold_image`) outlives the
+  request: the route hands them over to the job, which releases them when it ends.
 - `Viewer`: the key when one is sent, else None (routes open to all that show more to admins: /healthz).
 
 With `auth: off` every caller is anonymous (the config's `limits.anonymous`). `install(api)` adds the admitted
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -29,6 +32,7 @@ from cascade import observe
 from cascade.access import Access, Grant
 from cascade.errors import CascadeError, http_status
 from cascade.keys import presented_key
+from cascade.limits.guard import ImageHold
 
 if TYPE_CHECKING:
     from cascade.config import GatewaySettings
@@ -117,10 +121,45 @@ async def _viewer(request: Request) -> Grant | None:
     return await _counted(access.identify(request.headers))
 
 
+@dataclass
+class JobTicket:
+    """A job's admission (`POST /api/jobs`): its rate and concurrency taken like a generate's, its image held against
+    the key's day, both kept past the response for as long as the job may run, by whoever it is handed over to."""
+
+    access: Access
+    grant: Grant
+    hold: ImageHold | None = None
+    handed: bool = False
+
+    async def hold_image(self) -> None:
+        self.hold = await self.access.hold_image(self.grant)
+
+    def hand_over(self) -> Callable[[bool], Awaitable[None]]:
+        """The job's `settle(made)`, to await once it has ended; the request no longer releases anything itself."""
+        self.handed = True
+        return self.end
+
+    async def end(self, made: bool) -> None:
+        await self.access.end_job(self.grant, self.hold, made)
+
+
+async def _job_ticket(request: Request) -> AsyncIterator[JobTicket]:
+    access = _access()
+    grant = await _counted(access.admit(request.headers))
+    setattr(request.state, _HEADERS, grant.headers)
+    ticket = JobTicket(access, grant)
+    try:
+        yield ticket
+    finally:
+        if not ticket.handed:  # refused before it was queued (a bad body, a 403, the day used up)
+            await ticket.end(False)
+
+
 # scope="function": the slot is freed when the handler returns, before the response goes out, so a client's next
 # request never finds its own last one still counted.
 Admitted = Annotated[Grant, Depends(_admitted, scope="function")]
 Identified = Annotated[Grant, Depends(_identified)]
+Job = Annotated[JobTicket, Depends(_job_ticket, scope="function")]
 Viewer = Annotated[Grant | None, Depends(_viewer)]
 
 

@@ -248,3 +248,22 @@ def test_a_grant_survives_pickling_so_it_can_travel_with_a_job_to_another_replic
         assert again == grant and again.key_id == grant.key_id and not again.key.may_use("qwen_image")
 
     asyncio.run(main())
+
+
+def test_a_job_keeps_its_concurrency_slot_and_its_image_until_it_ends_and_gets_the_image_back_if_none_came() -> None:
+    async def main() -> None:
+        gate, keys, _ = access()
+        _, key = await create_key(keys, "jobs", quota=Quota(max_concurrency=1, daily_images=1))
+        job = await gate.admit({"x-api-key": key})
+        hold = await gate.hold_image(job)
+        with pytest.raises(RateLimited, match="already in flight"):
+            await gate.admit({"x-api-key": key})  # the job is still running
+        await gate.end_job(job, hold, made=False)  # cancelled: nothing made
+        again = await gate.admit({"x-api-key": key})
+        kept = await gate.hold_image(again)  # the day's image came back
+        await gate.end_job(again, kept, made=True)
+        last = await gate.admit({"x-api-key": key})
+        with pytest.raises(RateLimited, match="daily image quota"):
+            await gate.hold_image(last)
+
+    asyncio.run(main())

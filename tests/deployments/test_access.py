@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from ray import serve
 
@@ -82,7 +83,8 @@ def _deploy(app: str, tmp: Path, routes: dict[str, Route], modes: dict[str, str]
 def guarded(serve_url: str, tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Iterator[App]:
     """Two gateway replicas sharing limits in Redis; `remote` first in the chain, so that spend limits show."""
     tmp = tmp_path_factory.mktemp("guarded")
-    routes = {"remote": Route(10, remote=True), "qwen_image": Route(10), "pillow": Route(10)}
+    # `hanger` (after pillow, so no chain reaches it) holds a job for as long as the test wants it to run.
+    routes = {"remote": Route(10, remote=True), "qwen_image": Route(10), "pillow": Route(10), "hanger": Route(120)}
     access = {
         "auth": "required",
         "key_cache_s": 0.5,
@@ -92,7 +94,7 @@ def guarded(serve_url: str, tmp_path_factory: pytest.TempPathFactory, redis: Red
         "guarded",
         tmp,
         routes,
-        {"remote": "ok", "qwen_image": "ok", "pillow": "ok"},
+        {"remote": "ok", "qwen_image": "ok", "pillow": "ok", "hanger": "hang"},
         access,
         env={"CASCADE_REDIS_URL": redis.url},
         replicas=2,
@@ -111,7 +113,7 @@ def test_without_a_valid_key_every_spending_route_is_401_and_healthz_stays_open(
     health = guarded.get("/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok", "auth": "required"}
     full = guarded.get("/healthz", guarded.key("ops", admin=True)).json()
-    assert set(full["backends"]) == {"remote", "qwen_image", "pillow", "svg"}
+    assert set(full["backends"]) == {"remote", "qwen_image", "pillow", "hanger", "svg"}
     assert guarded.get("/healthz", guarded.key("app")).json() == {"status": "ok", "auth": "required"}
 
 
@@ -210,6 +212,111 @@ def test_daily_images_count_what_was_made(guarded: App) -> None:
     key = guarded.key("two a day", daily_images=2)
     assert guarded.post(key, {**ASK, "size": "1x1"}).status_code == 422  # invalid: nothing made, nothing counted
     assert [guarded.post(key).status_code for _ in range(3)] == [200, 200, 429]
+
+
+# --- the OpenAI Images API and jobs, behind the same keys and limits ------------------------------------------------
+
+
+def _sdk(app: App, key: str) -> openai.OpenAI:
+    # No retries: the SDK retries 429 and 5xx by itself, which would hide the answer under test.
+    return openai.OpenAI(base_url=f"{app.url}/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def test_the_openai_sdk_meets_keys_and_limits_as_its_own_errors(guarded: App) -> None:
+    with pytest.raises(openai.AuthenticationError) as denied:
+        _sdk(guarded, "csk_nope").images.generate(model="pillow", prompt="a lighthouse", size="64x64")
+    assert denied.value.status_code == 401 and denied.value.code == "invalid_api_key"
+    assert denied.value.response.headers["www-authenticate"] == 'Bearer realm="cascade"'
+    with pytest.raises(openai.AuthenticationError):
+        _sdk(guarded, "csk_nope").models.list()
+
+    pillow = _sdk(guarded, guarded.key("sdk pillow", backends=["pillow"]))
+    assert [m.id for m in pillow.models.list().data] == ["cascade", "pillow"]  # what this key may use
+    with pytest.raises(openai.PermissionDeniedError) as forbidden:
+        pillow.images.generate(model="qwen_image", prompt="a lighthouse", size="64x64")
+    assert forbidden.value.status_code == 403 and forbidden.value.param == "model"
+    assert "may not use backend 'qwen_image'" in forbidden.value.message
+    with pytest.raises(openai.PermissionDeniedError):
+        pillow.models.retrieve("qwen_image")
+    image = pillow.images.generate(model="cascade", prompt="a lighthouse", size="64x64")
+    assert image.data[0].model_extra["backend"] == "pillow"  # the chain skipped what the key may not use
+
+    bursty = _sdk(guarded, guarded.key("sdk bursty", rate_per_s=0.05, burst=1))
+    raw = bursty.images.with_raw_response.generate(model="pillow", prompt="a lighthouse", size="64x64")
+    assert raw.headers["x-ratelimit-limit"] == "1" and raw.headers["x-ratelimit-remaining"] == "0"
+    with pytest.raises(openai.RateLimitError) as limited:
+        bursty.images.generate(model="pillow", prompt="a lighthouse", size="64x64")
+    assert limited.value.status_code == 429 and limited.value.code == "rate_limit_exceeded"
+    assert limited.value.type == "rate_limit_error"
+    assert 1 <= int(limited.value.response.headers["retry-after"]) <= 21
+    assert limited.value.response.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_n_images_count_against_the_day_together(guarded: App) -> None:
+    client = _sdk(guarded, guarded.key("sdk two a day", daily_images=2))
+    with pytest.raises(openai.RateLimitError, match="daily image quota"):
+        client.images.generate(model="pillow", prompt="a lighthouse", size="64x64", n=3)
+    assert len(client.images.generate(model="pillow", prompt="a lighthouse", size="64x64", n=2).data) == 2
+    with pytest.raises(openai.RateLimitError):
+        client.images.generate(model="pillow", prompt="a lighthouse", size="64x64")
+
+
+def _submit(app: App, key: str | None, body: dict[str, Any] | None = None) -> httpx.Response:
+    headers = {} if key is None else {"x-api-key": key}
+    return httpx.post(f"{app.url}/api/jobs", json=body or ASK, headers=headers, timeout=30)
+
+
+def _until(app: App, key: str, job_id: str, statuses: set[str], timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline and job.get("status") not in statuses:
+        r = app.get(f"/api/jobs/{job_id}", key)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        time.sleep(0.1)
+    return job
+
+
+def test_a_job_is_admitted_like_a_generate_and_only_its_key_and_admins_see_it(guarded: App) -> None:
+    assert _submit(guarded, None).status_code == 401
+    forbidden = _submit(guarded, guarded.key("jobs pillow", backends=["pillow"]), {**ASK, "backend": "qwen_image"})
+    assert forbidden.status_code == 403 and forbidden.json()["field"] == "backend"
+
+    alice, bob, ops = guarded.key("job alice", daily_images=1), guarded.key("job bob"), guarded.key("o", admin=True)
+    submitted = _submit(guarded, alice, {**ASK, "backend": "pillow"})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()
+    assert job["key_id"] == alice[4:16] and alice not in submitted.text
+    done = _until(guarded, alice, job["id"], {"done", "failed"})
+    assert done["status"] == "done", done
+    record = guarded.get(f"/api/images/{done['result']['image_id']}", alice).json()
+    assert record["api_key_id"] == alice[4:16]
+    # Another key can neither read, follow nor cancel it (as if there were no such job); an admin key can read it.
+    for method, path in [("GET", ""), ("GET", "/events"), ("DELETE", "")]:
+        r = httpx.request(method, f"{guarded.url}/api/jobs/{job['id']}{path}", headers={"x-api-key": bob}, timeout=30)
+        assert r.status_code == 404, (method, path, r.text)
+    assert guarded.get(f"/api/jobs/{job['id']}", ops).json()["status"] == "done"
+    # The job made the key's one image of the day: the next job is refused now, not when it would run.
+    refused = _submit(guarded, alice)
+    assert refused.status_code == 429 and "daily image quota" in refused.json()["error"]
+    assert int(refused.headers["retry-after"]) >= 1
+
+
+def test_a_job_holds_its_key_s_concurrency_slot_until_it_ends(guarded: App) -> None:
+    key = guarded.key("one at a time", max_concurrency=1)
+    first = _submit(guarded, key, {**ASK, "backend": "hanger"})
+    assert first.status_code == 202, first.text
+    job_id = first.json()["id"]
+    assert _until(guarded, key, job_id, {"running"})["status"] == "running"
+    for refused in (_submit(guarded, key), guarded.post(key)):  # from either replica: the slot is in Redis
+        assert refused.status_code == 429 and "1 requests already in flight" in refused.json()["error"]
+    cancelled = httpx.delete(f"{guarded.url}/api/jobs/{job_id}", headers={"x-api-key": key}, timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    # The queuing replica frees the slot once the run has returned; a moment after the job ended, at most.
+    deadline = time.monotonic() + 15
+    while (r := guarded.post(key, {**ASK, "backend": "svg"})).status_code == 429 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
 
 
 def test_auth_off_on_a_public_host_refuses_to_start(serve_url: str, tmp_path: Path) -> None:
