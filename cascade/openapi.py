@@ -126,11 +126,12 @@ _ANSWER_HEADERS = {
 
 
 def _secure(operations: dict[str, Any], auth_required: bool) -> None:
-    """Routes that may answer 401 take a key. With auth off they take none: a key sent is not looked at."""
+    """Routes that may answer 401 take a key when auth is required. With auth off they take none (a key sent is not
+    looked at), so they carry no `security`."""
     for operation in operations.values():
         answers = operation.get("responses", {})
-        if "401" in answers:
-            operation["security"] = list(_SECURED) if auth_required else [{}]
+        if "401" in answers and auth_required:
+            operation["security"] = list(_SECURED)
         for status, headers in _ANSWER_HEADERS.items():
             if status in answers:
                 answers[status].setdefault("headers", {}).update(copy.deepcopy(headers))
