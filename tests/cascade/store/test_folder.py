@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from cascade.store import FolderStore, ObjectMissing
+from cascade.store import ByteRange, FolderStore, ObjectMissing
 from cascade.store.keys import new_key
 
+ROOT = Path(__file__).resolve().parents[3]
 NAME = "20260101T000000-pillow-0123456789abcdef.png"
 
 
@@ -72,3 +76,99 @@ def test_an_unwritable_folder_fails_its_check_and_its_writes(tmp_path: Path) -> 
         store.check()
     with pytest.raises(OSError):
         store.put(new_key("pillow", "image/png"), b"x", "image/png", "x")
+
+
+def test_the_folder_and_its_parents_are_made_on_first_use(tmp_path: Path) -> None:
+    # A fresh install: storage_dir does not exist yet, neither for /healthz's check nor for the first save.
+    checked = FolderStore(tmp_path / "a" / "b")
+    checked.check()
+    assert checked.root.is_dir()
+    saved = FolderStore(tmp_path / "c" / "d")
+    name = new_key("svg", "image/svg+xml")
+    saved.put(name, b"<svg/>", "image/svg+xml", "x")
+    assert (saved.root / name).read_bytes() == b"<svg/>"
+
+
+# The service as a user that cannot write where the folder's modes forbid it. Here (and in CI) the tests run as
+# root, who may write anywhere: the child keeps uid 0 but loses the capabilities that override file modes.
+_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+_CHECK_AND_SAVE = """
+import sys
+from cascade.store.folder import FolderStore
+from cascade.store.keys import new_key
+store = FolderStore(sys.argv[1])
+for what, step in (("check", store.check), ("put", lambda: store.put(new_key("pillow", "image/png"), b"x", "", ""))):
+    try:
+        step()
+        print(what, "ok")
+    except PermissionError as exc:
+        print(what, "PermissionError", exc)
+"""
+
+
+def test_a_folder_the_service_may_not_write_fails_its_check_and_its_saves(tmp_path: Path) -> None:
+    if _UNPRIVILEGED and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux) to drop the right to write anywhere")
+    folder = tmp_path / "images"
+    folder.mkdir(mode=0o555)  # a volume mounted for another user, or read-only
+    folder.chmod(0o555)
+    done = subprocess.run(
+        [*_UNPRIVILEGED, sys.executable, "-c", _CHECK_AND_SAVE, str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    check, put = done.stdout.splitlines()
+    assert check == f"check PermissionError {folder} is not writable"
+    assert put.startswith("put PermissionError")
+    assert list(folder.iterdir()) == []
+
+
+def test_a_save_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    name = new_key("pillow", "image/png")
+    # The bytes are written, then the rename onto the name fails (here: a folder squats on it).
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "keep").write_text("x")
+    with pytest.raises(OSError):
+        store.put(name, b"png bytes", "image/png", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert store.clean_partial(datetime.now(timezone.utc) + timedelta(days=1)) == 0
+
+
+def test_a_folder_not_made_yet_lists_and_cleans_nothing(tmp_path: Path) -> None:
+    # The sweep runs on a fresh install before the first image made the folder.
+    store = FolderStore(tmp_path / "never-made")
+    assert list(store.names_between("00000000T000000", "99999999T999999")) == []
+    assert store.clean_partial(datetime.now(timezone.utc)) == 0
+    assert not store.root.exists()
+
+
+def test_the_sweep_cleans_only_old_temporary_files(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    old = time.time() - 3600
+    kept = [new_key("pillow", "image/png"), "notes.txt", ".tmp-folder"]
+    (tmp_path / kept[0]).write_bytes(b"png")
+    (tmp_path / kept[1]).write_text("someone else's file")
+    (tmp_path / kept[2]).mkdir()  # not a file a write of ours left
+    gone = [".tmp-a", ".tmp-b"]
+    for name in gone:
+        (tmp_path / name).write_bytes(b"half")
+    for name in kept + gone:
+        os.utime(tmp_path / name, (old, old))
+    assert store.clean_partial(datetime.now(timezone.utc) - timedelta(minutes=15)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_range_is_read_in_pieces_without_passing_its_end(tmp_path: Path) -> None:
+    data = bytes(range(200))
+    name = new_key("pillow", "image/png")
+    store = FolderStore(tmp_path)
+    store.put(name, data, "image/png", "x")
+    opened = store.open(name, ByteRange(10, 29))
+    pieces = [opened.body.read(0), opened.body.read(7), opened.body.read(7), opened.body.read(7), opened.body.read(7)]
+    opened.body.close()
+    assert pieces == [b"", data[10:17], data[17:24], data[24:30], b""]
+    assert (opened.start, opened.end, opened.size, opened.length) == (10, 29, 200, 20)
