@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cascade.store import ByteRange, FolderStore, ObjectMissing
+from cascade.store import ByteRange, FolderStore, NotModified, ObjectMissing, RangeNotSatisfiable
 from cascade.store.keys import new_key
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,11 +153,13 @@ def test_the_sweep_cleans_only_old_temporary_files(tmp_path: Path) -> None:
     (tmp_path / kept[0]).write_bytes(b"png")
     (tmp_path / kept[1]).write_text("someone else's file")
     (tmp_path / kept[2]).mkdir()  # not a file a write of ours left
+    (tmp_path / ".tmp-link").symlink_to(tmp_path / kept[1])  # planted: not something a write of ours leaves
+    kept.append(".tmp-link")
     gone = [".tmp-a", ".tmp-b"]
     for name in gone:
         (tmp_path / name).write_bytes(b"half")
     for name in kept + gone:
-        os.utime(tmp_path / name, (old, old))
+        os.utime(tmp_path / name, (old, old), follow_symlinks=False)
     assert store.clean_partial(datetime.now(timezone.utc) - timedelta(minutes=15)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
 
@@ -172,3 +174,32 @@ def test_a_range_is_read_in_pieces_without_passing_its_end(tmp_path: Path) -> No
     opened.body.close()
     assert pieces == [b"", data[10:17], data[17:24], data[24:30], b""]
     assert (opened.start, opened.end, opened.size, opened.length) == (10, 29, 200, 20)
+
+
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_file_is_left_open_whatever_the_answer(tmp_path: Path) -> None:
+    # A replica serves images for weeks: one descriptor leaked per request ends in EMFILE.
+    store = FolderStore(tmp_path)
+    name = new_key("pillow", "image/png")
+    store.put(name, b"0123456789", "image/png", "x")
+    etag = store.open(name).etag
+    before = _open_files()
+    for _ in range(20):
+        store.put(new_key("pillow", "image/png"), b"png", "image/png", "x")
+        opened = store.open(name, ByteRange(2, 5))
+        assert opened.body.read() == b"2345"
+        opened.body.close()
+        with pytest.raises(NotModified):
+            store.open(name, if_none_match=etag)
+        with pytest.raises(RangeNotSatisfiable):
+            store.open(name, ByteRange(10, None))
+        with pytest.raises(ObjectMissing):
+            store.open(NAME)
+    assert _open_files() == before
+
+
+def test_health_describes_the_folder(tmp_path: Path) -> None:
+    assert FolderStore(tmp_path / "images").describe() == {"kind": "folder", "path": str(tmp_path / "images")}
