@@ -56,3 +56,48 @@ def test_ordinary_text_and_short_secrets_are_left_alone() -> None:
 
     assert scrub(text, ["sky", None, ""]) == text
     assert scrub(text, ["sk-proj-0123456789abcdef"]) == text
+
+
+# Credentials an error message can carry that we never sent ourselves, so no secret list can name them: a
+# provider echoing the URL it was called with (Gemini's `?key=`), a SAS image URL (`sig=`, OpenAI's Azure blob
+# links), a token in a redirect.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "GET https://g/v1beta/models/m?key=AIzaSyD-0123&alt=sse failed",
+            "GET https://g/v1beta/models/m?key=***&alt=sse failed",
+        ),
+        ("https://blob/x.png?sv=2024&sig=a%2Bb%3D&se=1", "https://blob/x.png?sv=2024&sig=***&se=1"),
+        ("https://gcs/x.png?signature=0a1b2c#frag", "https://gcs/x.png?signature=***#frag"),
+        ("see https://cdn/x?TOKEN=t0k3n.", "see https://cdn/x?TOKEN=***"),
+        (
+            "'https://a/b?access_token=abc' and \"https://a/c?api_key=def\"",
+            "'https://a/b?access_token=***' and \"https://a/c?api_key=***\"",
+        ),
+        ("https://a/b?apikey=x y", "https://a/b?apikey=*** y"),
+        ("https://a/b?signature=x\nnext line", "https://a/b?signature=***\nnext line"),
+        # Parameter names that only end like a credential's are left alone.
+        ("https://a/b?monkey=1&keys=2&tokens=3", "https://a/b?monkey=1&keys=2&tokens=3"),
+    ],
+)
+def test_credentials_in_urls_are_masked_without_being_told(text: str, expected: str) -> None:
+    assert scrub(text, []) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abcdefghijklmnop.qrs", "Authorization: Bearer ***"),
+        ("x-goog-api-key: Key AIzaSyD-0123456789abc", "x-goog-api-key: Key ***"),
+        ("authorization: basic dXNlcjpzZWNyZXRzZWNyZXQ=", "authorization: basic ***"),
+        ("Bearer short", "Bearer short"),  # too short for a credential: ordinary words stay
+    ],
+)
+def test_credentials_in_echoed_headers_are_masked_without_being_told(text: str, expected: str) -> None:
+    assert scrub(text, []) == expected
+
+
+def test_a_secret_of_exactly_the_minimum_length_is_masked() -> None:
+    assert scrub("the pin is 4821, really", ["4821"]) == "the pin is ***, really"
+    assert scrub("the pin is 482, really", ["482"]) == "the pin is 482, really"
