@@ -126,8 +126,8 @@ EXCLUDED_OPERATORS = (
 
 
 # Survivors that no test can kill because the program behaves the same (docs/mutation.md says why for each):
-# (module, operator-name regex, regex on "what -> what instead | the source line | the line after"). They count
-# apart, not in the score. Keep each narrow enough to match that one mutant.
+# (module, operator-name regex, regex on "what -> what instead | the source line | the line after => the line the
+# mutant wrote"). They count apart, not in the score. Keep each narrow enough to match that one mutant.
 EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # Only "busy" and "skipped" get this far, and "skipped" <= "busy" is false.
     ("cascade/circuit.py", r"ReplaceComparisonOperator_Eq_LtE$", r'elif outcome == "busy":'),
@@ -146,6 +146,36 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("cascade/svg.py", r"NumberReplacer$", r"^1\.0 -> 2\.0 \| r, g, b = colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
     ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
+    # A name is matched in full before its type is looked up, and a name of ours has exactly one dot.
+    ("cascade/store/keys.py", r"NumberReplacer$", r"=> return MIME_BY_EXTENSION\[name\.rsplit\(\"\.\", 2\)\[1\]\]$"),
+    # read()'s default: any negative n means "to the end of the window".
+    (
+        "cascade/store/folder.py",
+        r"(ReplaceUnaryOperator_USub_Invert|NumberReplacer)$",
+        r"\| def read\(self, n: int = -1, /\)",
+    ),
+    # `_left` never goes below 0, and at 0 a read asks the file for 0 bytes, which is b"" too.
+    ("cascade/store/folder.py", r"(ReplaceComparisonOperator_LtE_(Eq|Lt)|NumberReplacer)$", r"\| if self\._left <= 0:"),
+    # O_NONBLOCK changes nothing for a regular file, and only regular files get past the fstat.
+    ("cascade/store/folder.py", r"(DeleteCallStatement|ReplaceTrueWithFalse)$", r"\| os\.set_blocking\(fd, True\) \|"),
+    # The temporary file always exists there: the rename onto the name is the try block's last step.
+    ("cascade/store/folder.py", r"ReplaceTrueWithFalse$", r"\| Path\(tmp\)\.unlink\(missing_ok=True\) \|"),
+    # Only a name equal to a bare time stamp would change sides, none of ours is one (a backend and 16 hex digits
+    # follow), and the sweep keeps only names of ours.
+    (
+        "cascade/store/folder.py",
+        r"ReplaceComparisonOperator_Lt_LtE$",
+        r"\| names = sorted\(e\.name for e in os\.scandir",
+    ),
+    # Only a symlink would stat differently, and the is_file(follow_symlinks=False) before it keeps them out.
+    ("cascade/store/folder.py", r"ReplaceFalseWithTrue$", r"\| if entry\.stat\(follow_symlinks=False\)\.st_mtime"),
+    # Not equivalent after a power cut, but nothing short of one can tell: the flush and fsyncs that make an
+    # answered save survive a crash (the bytes, then the name in the folder).
+    (
+        "cascade/store/folder.py",
+        r"DeleteCallStatement$",
+        r"\| (f\.flush\(\)|os\.fsync\(f\.fileno\(\)\)|self\._sync_folder\(\)|os\.fsync\(fd\)) \|",
+    ),
 )
 
 
@@ -264,6 +294,12 @@ def _change(mutation: dict, line: str) -> str:
     return f"{token} -> {value + (1 if mutation['occurrence'] % 2 == 0 else -1)}"
 
 
+def _mutated_line(diff: str) -> str:
+    """The first line the mutant wrote, from cosmic-ray's unified diff ("" for a deleted line)."""
+    added = (line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return next(added, "")
+
+
 def recheck_survivors(module: str) -> Outcome:
     """Test again only the last run's survivors, against the tests as they are now (seconds, not minutes)."""
     from cosmic_ray.mutating import mutate_and_test
@@ -320,8 +356,11 @@ def _summarise(session: Path, outcome: Outcome) -> None:
             change = _change(mutation, source[row - 1])
             line = f"{outcome.module}:{row}:{col} {operator}{f' ({change})' if change else ''}: {text[:90]}"
             after = source[row].strip() if row < len(source) else ""
+            became = _mutated_line(result.get("diff") or "")
             known = any(
-                module == outcome.module and re.match(op, operator) and re.search(where, f"{change} | {text} | {after}")
+                module == outcome.module
+                and re.match(op, operator)
+                and re.search(where, f"{change} | {text} | {after} => {became}")
                 for module, op, where in EQUIVALENT
             )
             (outcome.equivalent if known else outcome.survivors).append(line)
