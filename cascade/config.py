@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -129,6 +130,16 @@ class StorageArgs(_Strict):
         return self
 
 
+class JobArgs(_Strict):
+    """Jobs (`/api/jobs`): how long a silent gateway replica keeps its jobs, how long finished jobs stay."""
+
+    lease_s: float = Field(default=10.0, gt=0)  # no heartbeat for this long: the replica's unfinished jobs are lost
+    keep_s: float = Field(default=3600.0, gt=0)
+    max_jobs: int = Field(default=10_000, ge=1)
+    max_events: int = Field(default=1000, ge=10)  # per job; progress past it updates the job without an event
+    events_heartbeat_s: float = Field(default=15.0, gt=0)  # an SSE comment this often keeps proxies from closing
+
+
 @dataclass(frozen=True)
 class Route:
     """How the gateway treats one backend of the chain."""
@@ -150,3 +161,8 @@ class GatewaySettings:
     limits: Limits = field(default_factory=Limits)
     storage: StorageArgs = field(default_factory=StorageArgs)
     circuit: CircuitArgs = field(default_factory=CircuitArgs)
+    jobs: JobArgs = field(default_factory=JobArgs)
+    # Where clients reach this service (https://images.example.com): the base of `url` answers. None: the
+    # request's own scheme and host.
+    public_base_url: str | None = None
+    built_at: float = field(default_factory=time.time)  # the models' `created` in /v1/models

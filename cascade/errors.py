@@ -69,10 +69,20 @@ class RateLimited(CascadeError):
         return self.message
 
 
-class StorageUnavailable(CascadeError):
-    """The object store or the index failed or did not answer in time."""
+class Conflict(CascadeError):
+    """The request does not fit the resource's state (cancelling a job that already ended)."""
+
+    status = 409
+
+
+class Unavailable(CascadeError):
+    """The service cannot take this now (no job board, too many jobs); the caller may retry later."""
 
     status = 503
+
+
+class StorageUnavailable(Unavailable):
+    """The object store or the index failed or did not answer in time."""
 
 
 class BackendBusy(CascadeError):

@@ -45,7 +45,20 @@ class ChainResult:
     health: dict[str, Outcome] = field(default_factory=dict)
 
 
-async def run_chain(steps: Sequence[Step], deadline: float, clock: Callable[[], float] = time.monotonic) -> ChainResult:
+class ChainWatcher(Protocol):
+    """Told about each attempt as it happens (a job's live progress); must not block."""
+
+    def started(self, backend: str) -> None: ...
+
+    def ended(self, attempt: Attempt) -> None: ...
+
+
+async def run_chain(
+    steps: Sequence[Step],
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    watcher: ChainWatcher | None = None,
+) -> ChainResult:
     """`deadline` is on `clock`'s scale. Each step gets min(its timeout, time left)."""
     attempts: list[Attempt] = []
     health: dict[str, Outcome] = {}
@@ -56,12 +69,20 @@ async def run_chain(steps: Sequence[Step], deadline: float, clock: Callable[[], 
         reason = "request deadline passed" if left <= 0 and not step.instant else step.skip_reason()
         if reason is not None:
             attempts.append(Attempt(step.name, "skipped", reason, (clock() - started) * 1000))
+            if watcher is not None:
+                watcher.ended(attempts[-1])
             continue
+        if watcher is not None:
+            watcher.started(step.name)
         result, outcome, error = await _try(step.start, step.timeout_s if step.instant else min(step.timeout_s, left))
         elapsed_ms = (clock() - started) * 1000
         if not isinstance(error, JobRejected):
             health[step.name] = outcome
-        attempts.extend(_report(step.name, result, outcome, error, elapsed_ms))
+        reported = _report(step.name, result, outcome, error, elapsed_ms)
+        attempts.extend(reported)
+        if watcher is not None:
+            for attempt in reported:
+                watcher.ended(attempt)
         if isinstance(error, Refused):
             return ChainResult(None, tuple(attempts), refused=error, health=health)
         if result is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -49,6 +49,9 @@ class ImageRequest(BaseModel):
     class_label: StrictInt | None = Field(default=None, ge=0)
     translate: tuple[_Coord, _Coord] | None = None
     rotate: Annotated[StrictFloat | StrictInt, Field(ge=-360, le=360)] | None = None
+    # Re-encode the served image (the SVG last resort cannot be, so a request that names a format skips it).
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: StrictInt | None = Field(default=None, ge=0, le=100)
 
     @field_validator("prompt", "negative_prompt", mode="before")
     @classmethod
@@ -100,7 +103,12 @@ def parse_request(body: ImageRequest | Mapping[str, Any], limits: Limits) -> tup
         raise RequestRejected("prompt", "must not be empty")
     if len(request.prompt) > limits.max_prompt_chars:
         raise RequestRejected("prompt", f"longer than {limits.max_prompt_chars} characters ({len(request.prompt)})")
-    width, height = parse_size(request.size or limits.default_size, limits)
+    if request.output_compression is not None and request.output_format not in ("jpeg", "webp"):
+        raise RequestRejected("output_compression", "applies to output_format jpeg or webp only")
+    if request.output_format is not None and request.backend == "svg":
+        raise RequestRejected("output_format", "the svg backend draws SVG only: leave output_format out")
+    # An empty size is a bad size, not a missing one.
+    width, height = parse_size(limits.default_size if request.size is None else request.size, limits)
     return request, width, height
 
 

@@ -18,6 +18,7 @@ from cascade.config import (
     ClusterInfo,
     DeploymentOptions,
     GatewaySettings,
+    JobArgs,
     Limits,
     Route,
     StorageArgs,
@@ -38,7 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Kind:
     deployment: Deployment
     remote: bool = False  # `local: true` requests never reach it
-    reports_progress: bool = False  # posts long jobs to the progress board (for /healthz)
+    reports_progress: bool = False  # posts its steps to the progress board (/healthz, job events)
 
 
 # "svg" is not here: it runs inside the gateway and cannot be left out.
@@ -72,6 +73,9 @@ class AppArgs(BaseModel):
     storage_dir: str = "generated_images"
     storage: StorageArgs = Field(default_factory=StorageArgs)
     circuit: CircuitArgs = Field(default_factory=CircuitArgs)
+    jobs: JobArgs = Field(default_factory=JobArgs)
+    # The base of the `url` answers of /v1/images/generations when clients reach the service through a proxy.
+    public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     gateway: DeploymentOptions = Field(
         default_factory=lambda: DeploymentOptions(
             autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
@@ -122,11 +126,8 @@ def plan(args: AppArgs, cluster: ClusterInfo) -> tuple[dict[str, BackendArgs], d
 
 def build_app(args: AppArgs) -> Application:
     deployed, left_out = plan(args, cluster_info())
-    board = (
-        ProgressBoard.options(name="progress").bind()
-        if any(DEPLOYMENTS[name].reports_progress for name in deployed)
-        else None
-    )
+    # Always there: it holds /api/jobs as well as the backends' progress.
+    board = ProgressBoard.options(name="progress").bind(args.jobs)
     handles: dict[str, Any] = {}
     for name, backend in deployed.items():
         kind = DEPLOYMENTS[name]
@@ -150,5 +151,7 @@ def build_app(args: AppArgs) -> Application:
         limits=args.limits,
         circuit=args.circuit,
         storage=args.storage,
+        jobs=args.jobs,
+        public_base_url=args.public_base_url,
     )
     return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out, board)

@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +19,11 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from cascade import openapi
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
 from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_status
-from cascade.fallback import ChainResult, Step, run_chain
+from cascade.fallback import ChainResult, ChainWatcher, Step, run_chain
 from cascade.images import ImageService, NewImage, SaveOutcome
 from cascade.images import api as history
 from cascade.images.http import object_response
@@ -29,16 +31,31 @@ from cascade.images.schemas import ImagePage, ImageRecord
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
 from cascade.svg import svg_result
 from cascade.types import ImageJob, ImageResult
+from deployments.job_runner import JobRunner
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
+from deployments.routes import docs, jobs, openai, read_capped
 from models.datauri import encode_data_uri
+from models.imaging import encode_as
 from models.seeds import stable_seed
 
 logger = logging.getLogger("ray.serve")
-api = FastAPI(title="Cascade", description="Image generation with an ordered, observable fallback.")
+# /openapi.json and /docs come from deployments.routes.docs: the schemas there carry this deployment's limits.
+api = FastAPI(
+    title="Cascade",
+    description="Image generation with an ordered, observable fallback.",
+    openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
+)
+openai.install(api)
+api.include_router(jobs.router)
+api.include_router(docs.router)
 
 
 @api.exception_handler(CascadeError)
-async def _cascade_error(_: Request, exc: CascadeError) -> JSONResponse:
+async def _cascade_error(request: Request, exc: CascadeError) -> JSONResponse:
+    if openai.is_openai(request):
+        return openai.error_response(exc)
     body: dict[str, Any] = {"error": str(exc), "request_id": request_id()}
     if isinstance(exc, RequestRejected):
         body["field"] = exc.field
@@ -55,30 +72,6 @@ async def _invalid_parameter(request: Request, exc: RequestValidationError) -> J
     return await _cascade_error(request, RequestRejected(field, first["msg"]))
 
 
-async def _read_capped(request: Request, limit: int, deadline_s: float) -> bytes:
-    """The body, refused as soon as it passes `limit` (a chunked body declares no length up front), or when it has
-    not all arrived within `deadline_s` (408)."""
-    too_big = RequestRejected("body", f"over {limit} bytes", 413)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks, size = [], 0
-
-    async def read() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_big
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(read(), deadline_s)
-    except asyncio.TimeoutError:
-        raise RequestRejected("body", f"not received within {deadline_s:g} s", 408) from None
-    return b"".join(chunks)
-
-
 def _done(result: ImageResult) -> asyncio.Future[ImageResult]:
     # The SVG is microseconds of pure Python: a thread hop would cost more than drawing it here.
     future: asyncio.Future[ImageResult] = asyncio.get_running_loop().create_future()
@@ -93,6 +86,13 @@ def _skip(name: str, reason: str) -> Step:
 
 async def _never() -> ImageResult:
     raise RuntimeError("a skipped step is never called")
+
+
+def _encoded(result: ImageResult, fmt: str, quality: int | None) -> ImageResult:
+    data, mime = encode_as(result.data, fmt, quality)
+    if mime == result.mime:
+        return result
+    return replace(result, data=data, mime=mime, meta={**result.meta, "encoded_from": result.mime})
 
 
 # Module-level helpers stay above the class: Serve serialises the decorated class when it is defined.
@@ -118,23 +118,40 @@ class Gateway:
         self.replicas = ReplicaWatch(serve.get_replica_context().app_name)
         self.metrics = GatewayMetrics()
         self._waking: dict[str, asyncio.Future[Any]] = {}
+        context = serve.get_replica_context()
+        # Jobs run as calls to this deployment's own `run_job`, made through its handle (see job_runner).
+        self.runner = (
+            None
+            if board is None
+            else JobRunner(
+                board,
+                context.replica_id.unique_id,
+                lambda: serve.get_deployment_handle(context.deployment, context.app_name),
+            )
+        )
 
     # --- HTTP -------------------------------------------------------------------------------------------------
 
-    @api.post("/api/generate/image")
+    @api.post("/api/generate/image", **openapi.GENERATE_IMAGE)
     async def http_generate(self, request: Request) -> JSONResponse:
-        limits = self.settings.limits
-        raw = await _read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
-        body = decode_body(raw, request.headers.get("content-type"), self.settings.limits)
-        return JSONResponse((await self.generate(body)).to_json(), headers=self.served_by)
+        # A client that hangs up cancels this handler (Serve's proxy cancels the request), and with it the backend
+        # call in flight (run_chain cancels its downstream call when it is cancelled itself).
+        return JSONResponse((await self.generate(await self.read_json(request))).to_json(), headers=self.served_by)
 
-    @api.api_route("/generated/{name}", methods=["GET", "HEAD"], response_class=Response)
+    async def read_json(self, request: Request) -> Any:
+        """The request's JSON body: size-capped, in time, content type checked, parsed (else 400/408/413/415)."""
+        limits = self.settings.limits
+        raw = await read_capped(request, limits.max_body_bytes, limits.body_read_timeout_s)
+        return decode_body(raw, request.headers.get("content-type"), limits)
+
+    @api.get("/generated/{name}", response_class=Response, **openapi.GENERATED)
+    @api.head("/generated/{name}", response_class=Response, include_in_schema=False)
     async def generated(self, name: str, request: Request) -> Response:
         response = await object_response(self.images, name, request.headers, head=request.method == "HEAD")
         response.headers.update(self.served_by)
         return response
 
-    @api.get("/api/images", response_model=ImagePage)
+    @api.get("/api/images", response_model=ImagePage, **openapi.LIST_IMAGES)
     async def list_images(
         self,
         limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 20,
@@ -144,11 +161,11 @@ class Gateway:
     ) -> ImagePage:
         return await history.list_images(self.images, limit, cursor, backend, q)
 
-    @api.get("/api/images/{image_id}", response_model=ImageRecord)
+    @api.get("/api/images/{image_id}", response_model=ImageRecord, **openapi.GET_IMAGE)
     async def get_image(self, image_id: uuid.UUID) -> ImageRecord:
         return await history.get_image(self.images, image_id)
 
-    @api.delete("/api/images/{image_id}", status_code=204, response_class=Response)
+    @api.delete("/api/images/{image_id}", status_code=204, response_class=Response, **openapi.DELETE_IMAGE)
     async def delete_image(self, image_id: uuid.UUID) -> Response:
         await history.delete_image(self.images, image_id)
         return Response(status_code=204)
@@ -192,7 +209,27 @@ class Gateway:
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 
-    async def generate(self, body: ImageRequest | Mapping[str, Any]) -> GenerateResponse:
+    def check(self, body: ImageRequest | Mapping[str, Any]) -> ImageRequest:
+        """The validated request, or the RequestRejected that `generate` would raise for it."""
+        request, _, _ = parse_request(body, self.settings.limits)
+        self._plan(request)
+        return request
+
+    def models(self) -> dict[str, str | None]:
+        """What can serve, by OpenAI model id: `cascade` (the whole chain) and each deployed backend."""
+        deployed = [name for name in self.settings.order if name == "svg" or name in self.backends]
+        return {"cascade": None, **{name: name for name in deployed}}
+
+    async def run_job(self, job_id: str, request: ImageRequest) -> None:
+        """A job's run, called through this deployment's handle by the replica that took POST /api/jobs."""
+        if self.runner is not None:
+            await self.runner.run(job_id, request, self.generate)
+
+    async def generate(
+        self, body: ImageRequest | Mapping[str, Any], watcher: ChainWatcher | None = None, tag: str | None = None
+    ) -> GenerateResponse:
+        """`watcher` hears each attempt as it happens; `tag` (a job's id) replaces the request id towards the
+        backends, so that their progress posts name the job."""
         request, width, height = parse_request(body, self.settings.limits)
         names = self._plan(request)
         await self.replicas.loaded()
@@ -204,10 +241,10 @@ class Gateway:
             seed=request.seed if request.seed is not None else stable_seed(request.prompt),
             options=request.options(),
             deadline=time.time() + self.settings.request_timeout_s,
-            request_id=request_id(),
+            request_id=tag or request_id(),
         )
-        steps = [self._step(name, job, request.local, forced=request.backend is not None) for name in names]
-        chain = await run_chain(steps, started + self.settings.request_timeout_s)
+        steps = [self._step(name, job, request) for name in names]
+        chain = await run_chain(steps, started + self.settings.request_timeout_s, watcher=watcher)
         self._account(chain)
         if chain.refused is not None:
             raise chain.refused
@@ -215,11 +252,14 @@ class Gateway:
             raise AllBackendsFailed(chain.attempts)
         # Encoding a multi-megabyte image would stall every other request on this replica's loop; the save
         # (object, then row) runs alongside it on the image service's own threads, bounded by its timeout.
+        result = chain.result
+        if request.output_format is not None:
+            result = await asyncio.to_thread(_encoded, result, request.output_format, request.output_compression)
         data_uri, saved = await asyncio.gather(
-            asyncio.to_thread(encode_data_uri, chain.result.mime, chain.result.data),
-            self.images.save(self._new_image(request, job, chain.result, chain)),
+            asyncio.to_thread(encode_data_uri, result.mime, result.data),
+            self.images.save(self._new_image(request, job, result, chain)),
         )
-        return self._answer(job, chain.result, chain, data_uri, saved)
+        return self._answer(job, result, chain, data_uri, saved)
 
     # --- the chain ----------------------------------------------------------------------------------------------
 
@@ -233,14 +273,18 @@ class Gateway:
             raise RequestRejected("backend", f"{request.backend} is remote but the request says local: true")
         return (request.backend,)
 
-    def _step(self, name: str, job: ImageJob, local: bool, forced: bool = False) -> Step:
+    def _step(self, name: str, job: ImageJob, request: ImageRequest) -> Step:
         if name == "svg":
+            if request.output_format is not None:
+                return _skip(name, f"draws SVG, and the request asks for {request.output_format}")
             return Step(name, 5.0, lambda: _done(svg_result(job)), instant=True)
         route = self.settings.routes[name]
         if name in self.left_out:
             return _skip(name, f"not deployed: {self.left_out[name]}")
-        if local and route.remote:
+        if request.local and route.remote:
             return _skip(name, "local request: remote backends are not called")
+        # A request that names its backend gets it, on its domain or not.
+        forced = request.backend is not None
         off_domain = None if forced or route.domain is None else route.domain.skip_reason(job.prompt)
         if off_domain is not None:
             return _skip(name, off_domain)

@@ -70,3 +70,44 @@ def exact_png(
     except _DECODE_ERRORS as exc:
         raise ValueError(f"image could not be decoded: {type(exc).__name__}") from None
     return to_png(out), native
+
+
+# Pillow's format names and the MIME types they produce.
+_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+DEFAULT_QUALITY = 90
+
+
+def encode_as(data: bytes, fmt: str, quality: int | None = None) -> tuple[bytes, str]:
+    """The image re-encoded as `fmt` (png, jpeg or webp) and its MIME type; `quality` 0..100 for jpeg and webp.
+
+    JPEG has no alpha: transparent pixels are laid on white, as a browser shows them on a blank page.
+    ValueError for an unknown format or bytes that are not a decodable raster image.
+    """
+    if fmt not in _FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; one of {sorted(_FORMATS)}")
+    pil_format, mime = _FORMATS[fmt]
+    native = (0, 0)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            native = img.size
+            if native[0] * native[1] > MAX_SOURCE_PIXELS:
+                raise _TooLarge
+            if img.format == pil_format:
+                return data, mime
+            img.load()
+            alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+            out = img.convert("RGBA" if alpha else "RGB")
+    except _TooLarge:
+        raise ValueError(f"image of {native[0]}x{native[1]} is too large") from None
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"image could not be decoded: {type(exc).__name__}") from None
+    if fmt == "jpeg" and out.mode == "RGBA":
+        flat = Image.new("RGB", out.size, (255, 255, 255))
+        flat.paste(out, mask=out.getchannel("A"))
+        out = flat
+    buf = io.BytesIO()
+    if fmt == "png":
+        out.save(buf, format=pil_format)
+    else:
+        out.save(buf, format=pil_format, quality=DEFAULT_QUALITY if quality is None else quality)
+    return buf.getvalue(), mime

@@ -34,7 +34,9 @@ def serve_url() -> Iterator[str]:
 
     # Replicas import test fakes (tests.fakes...) by name, so they need the project on their path.
     pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    # address="local": always a Ray of our own, never one some other process started on this machine.
     ray.init(
+        address="local",
         num_cpus=8,
         num_gpus=1,
         include_dashboard=False,

@@ -342,3 +342,28 @@ def test_steps_and_results_are_frozen_values() -> None:
     for value, name in ((chain, "backend"), (Step("x", 1, _task(_ok)), "timeout_s")):
         with pytest.raises(FrozenInstanceError):
             setattr(value, name, None)
+
+
+class _Watcher:
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str]] = []
+
+    def started(self, backend: str) -> None:
+        self.heard.append(("started", backend))
+
+    def ended(self, attempt: Attempt) -> None:
+        self.heard.append((attempt.outcome, attempt.backend))
+
+
+def test_a_watcher_hears_each_attempt_as_it_happens_and_skips_without_a_start() -> None:
+    watcher = _Watcher()
+    seen_when_b_runs: list[list[tuple[str, str]]] = []
+
+    async def b() -> ImageResult:
+        seen_when_b_runs.append(list(watcher.heard))
+        return IMAGE
+
+    steps = [Step("gpu", 1, _task(_ok), lambda: "not deployed"), Step("a", 1, _task(_raise)), Step("b", 1, _task(b))]
+    asyncio.run(run_chain(steps, time.monotonic() + 10, watcher=watcher))
+    assert watcher.heard == [("skipped", "gpu"), ("started", "a"), ("error", "a"), ("started", "b"), ("ok", "b")]
+    assert seen_when_b_runs == [watcher.heard[:4]]  # live, not after the fact

@@ -53,6 +53,11 @@ def test_limits_are_config() -> None:
         ({"prompt": "p", "translate": [0.5]}, "translate.1"),
         ({"prompt": "p", "translate": [0, 1e9]}, "translate.1"),
         ({"prompt": "p", "rotate": float("nan")}, "rotate"),
+        ({"prompt": "p", "size": ""}, "size"),  # empty is bad, not missing (found by schemathesis)
+        ({"prompt": "p", "output_format": "gif"}, "output_format"),
+        ({"prompt": "p", "output_compression": 50}, "output_compression"),  # png has no quality
+        ({"prompt": "p", "output_format": "jpeg", "output_compression": 101}, "output_compression"),
+        ({"prompt": "p", "output_format": "png", "backend": "svg"}, "output_format"),
     ],
 )
 def test_bad_fields_are_named(body: object, field: str) -> None:

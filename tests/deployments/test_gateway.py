@@ -204,3 +204,25 @@ def test_an_image_that_cannot_be_saved_is_still_returned_with_the_reason(with_re
     assert body["save_error"].startswith("image not saved:")
     storage = httpx.get(f"{url}/healthz").json()["storage"]
     assert storage["ok"] is False and storage["objects"]["ok"] is False and storage["saves"]["failed"] >= 1
+
+
+@pytest.fixture(scope="module")
+def hanging(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("hanging")
+    journal = tmp / "hanger.log"
+    journal.touch()
+    backends = {"hanger": Fake.options(name="hanger").bind("hang", str(journal))}
+    run_gateway("hanggw", {"hanger": Route(120)}, backends, tmp / "images", request_timeout_s=120)
+    yield f"{serve_url}/hanggw", journal
+    serve.delete("hanggw")
+
+
+def test_a_client_that_hangs_up_cancels_the_backend_call(hanging) -> None:
+    url, journal = hanging
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/api/generate/image", json={"prompt": "gone", "size": "64x64"}, timeout=2)
+    # The client is gone: Serve's proxy cancels the request, the chain cancels its backend call.
+    deadline = time.monotonic() + 15
+    while "cancelled" not in journal.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert journal.read_text().splitlines() == ["called gone", "cancelled"]

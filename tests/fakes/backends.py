@@ -11,7 +11,7 @@ from typing import Any
 
 from ray import serve
 
-from cascade.config import CircuitArgs, GatewaySettings, Limits, Route, StorageArgs
+from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
 
@@ -29,10 +29,16 @@ def run_gateway(
     storage: StorageArgs | None = None,
     env: Mapping[str, str] | None = None,
     limits: Limits | None = None,
+    jobs: JobArgs | None = None,
+    public_base_url: str | None = None,
+    replicas: int = 1,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
-    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads)."""
+
+    `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads). A progress
+    board (which holds the jobs) is made unless one is given."""
     from deployments.gateway import Gateway
+    from deployments.progress import ProgressBoard
 
     settings = GatewaySettings(
         order=(*routes, "svg"),
@@ -42,8 +48,12 @@ def run_gateway(
         circuit=circuit or CircuitArgs(),
         limits=limits or Limits(),
         storage=storage or StorageArgs(),
+        jobs=jobs or JobArgs(),
+        public_base_url=public_base_url,
     )
-    options: dict[str, Any] = {"name": "gateway"}
+    if board is None:
+        board = ProgressBoard.options(name="progress").bind(settings.jobs)
+    options: dict[str, Any] = {"name": "gateway", "num_replicas": replicas}
     if env:
         options["ray_actor_options"] = {"num_cpus": 1, "runtime_env": {"env_vars": dict(env)}}
     gateway = Gateway.options(**options).bind(settings, dict(backends), dict(left_out or {}), board)

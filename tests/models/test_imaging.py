@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from models import imaging
-from models.imaging import exact_png, fit_cover, to_png
+from models.imaging import encode_as, exact_png, fit_cover, to_png
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -198,3 +198,33 @@ def test_to_png_round_trips_the_pixels() -> None:
     out = _decode(to_png(Image.fromarray(pixels)))
 
     np.testing.assert_array_equal(np.asarray(out), pixels)
+
+
+@pytest.mark.parametrize(("fmt", "mime", "pil"), [("jpeg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP")])
+def test_encode_as_re_encodes_with_the_quality_asked(fmt: str, mime: str, pil: str) -> None:
+    rng = np.random.default_rng(0)
+    noisy = _encode(Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)))
+    small, got_mime = encode_as(noisy, fmt, 10)
+    big, _ = encode_as(noisy, fmt, 95)
+    assert got_mime == mime and len(small) < len(big)
+    with Image.open(io.BytesIO(small)) as img:
+        assert img.format == pil and img.size == (96, 64)
+
+
+def test_encode_as_lays_alpha_on_white_for_jpeg_and_keeps_it_for_webp() -> None:
+    clear = _encode(Image.new("RGBA", (8, 8), (255, 0, 0, 0)))
+    jpeg, _ = encode_as(clear, "jpeg")
+    with Image.open(io.BytesIO(jpeg)) as img:
+        assert img.mode == "RGB" and min(img.getpixel((4, 4))) > 245  # type: ignore[arg-type]
+    webp, _ = encode_as(clear, "webp")
+    with Image.open(io.BytesIO(webp)) as img:
+        assert img.mode == "RGBA" and img.getpixel((4, 4))[3] == 0  # type: ignore[index]
+
+
+def test_encode_as_leaves_an_image_already_in_that_format_alone_and_refuses_junk() -> None:
+    png = _encode(Image.new("RGB", (4, 4)))
+    assert encode_as(png, "png") == (png, "image/png")
+    with pytest.raises(ValueError, match="could not be decoded"):
+        encode_as(b"<svg/>", "png")
+    with pytest.raises(ValueError, match="unknown output format"):
+        encode_as(png, "gif")
