@@ -177,6 +177,22 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("models/scrub.py", r"NumberReplacer$", r"^3 -> [24] \| first_group = -\(-lead // 3\)"),
     # A cache of compiled patterns: only the speed changes.
     ("models/scrub.py", r"(NumberReplacer|RemoveDecorator)$", r"\| @lru_cache\(maxsize=256\) \|"),
+    # backoff() is only asked about a try that failed (failures >= 1), so failures - 1 is never below 0.
+    (
+        "models/remote/retry.py",
+        r"NumberReplacer$",
+        r"^0 -> -1 \| ceiling = min\(self\.max_delay_s, .*max\(0, failures - 1\)",
+    ),
+    # `*` -> `/` before the keyword arguments: every caller names them, which works either way.
+    ("models/remote/retry.py", r"ReplaceBinaryOperator_Mul_Div$", r"^ \| \*, \| policy: RetryPolicy,"),
+    # The last try returns or raises (`tries == policy.max_tries`), so the loop never reaches a further round, and
+    # `tries` never exceeds max_tries for `==` -> `>=` to see.
+    ("models/remote/retry.py", r"NumberReplacer$", r"=> for tries in range\(1, policy\.max_tries \+ 2\):$"),
+    (
+        "models/remote/retry.py",
+        r"ReplaceComparisonOperator_Eq_GtE$",
+        r"\| if not exc\.retryable or tries == policy\.max_tries:",
+    ),
     # Not equivalent after a power cut, but nothing short of one can tell: the flush and fsyncs that make an
     # answered save survive a crash (the bytes, then the name in the folder).
     (
