@@ -68,6 +68,42 @@ def test_writes_are_atomic_and_leftovers_of_dead_writes_are_cleaned_after_the_gr
     assert not dead.exists() and fresh.exists() and (store.root / name).exists()
 
 
+def test_a_leftover_is_swept_only_when_strictly_older_than_the_cutoff(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    cutoff = datetime.fromtimestamp(int(time.time()) - 900, tz=timezone.utc)
+    at_cutoff, just_before = tmp_path / ".tmp-at-cutoff", tmp_path / ".tmp-just-before"
+    for path, ns in ((at_cutoff, 0), (just_before, -1_000)):
+        path.write_bytes(b"half")
+        stamp = int(cutoff.timestamp()) * 1_000_000_000 + ns
+        os.utime(path, ns=(stamp, stamp))
+    assert store.clean_partial(cutoff) == 1
+    assert at_cutoff.exists() and not just_before.exists()
+
+
+def test_two_replicas_sweeping_the_same_folder_do_not_trip_over_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replicas share the folder: another one's sweep may remove a leftover after ours listed it.
+    store = FolderStore(tmp_path)
+    old = time.time() - 3600
+    for name in (".tmp-a", ".tmp-b", ".tmp-c"):
+        (tmp_path / name).write_bytes(b"half")
+        os.utime(tmp_path / name, (old, old))
+    real_scandir = os.scandir
+
+    def listed_then_swept_by_another_replica(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
+        entries = list(real_scandir(path))
+        for entry in entries:
+            if entry.name in (".tmp-a", ".tmp-c"):
+                os.unlink(entry.path)
+        return entries
+
+    monkeypatch.setattr(os, "scandir", listed_then_swept_by_another_replica)
+    assert store.clean_partial(datetime.now(timezone.utc)) == 1
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_an_unwritable_folder_fails_its_check_and_its_writes(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
