@@ -92,9 +92,10 @@ def test_two_replicas_sweeping_the_same_folder_do_not_trip_over_each_other(
     real_scandir = os.scandir
 
     def listed_then_swept_by_another_replica(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
-        entries = list(real_scandir(path))
+        gone = (".tmp-a", ".tmp-c")
+        entries = sorted(real_scandir(path), key=lambda e: e.name not in gone)  # the vanished ones come first
         for entry in entries:
-            if entry.name in (".tmp-a", ".tmp-c"):
+            if entry.name in gone:
                 os.unlink(entry.path)
         return entries
 
