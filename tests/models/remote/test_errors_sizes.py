@@ -160,6 +160,29 @@ def test_retry_after_edges() -> None:
     assert retry_after_from_headers({"retry-after": ""}) is None
 
 
+def test_a_retry_after_date_out_of_any_calendar_is_no_hint_rather_than_a_crash() -> None:
+    # A hostile or broken server's header: a year past what the platform's time functions take.
+    assert retry_after_from_headers({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}) is None  # ValueError
+    assert retry_after_from_headers({"retry-after": "Mon, 01 Jan 10000000000 00:00:00"}) is None  # OverflowError
+
+
+def test_an_error_built_with_keywords_keeps_every_field_when_scrubbed() -> None:
+    # scrubbed() rebuilds the error from its args, so every field must be in them however the error was made.
+    key = "sk-live-0123456789abcdef"
+    for error in (
+        ProviderNetworkError(f"tls to {key} failed", provider="fal", retry=False),
+        ProviderRateLimited(f"slow {key}", provider="openai", status=429, retry_after=3.0),
+    ):
+        clean = scrubbed(error, [key])
+        assert key not in str(clean) and type(clean) is type(error)
+        assert (clean.provider, clean.status, clean.retryable, clean.retry_after_s) == (
+            error.provider,
+            error.status,
+            error.retryable,
+            error.retry_after_s,
+        )
+
+
 def test_openais_verdict_wins_over_fals_and_padding_or_case_do_not_matter() -> None:
     assert should_retry_from_headers({"x-should-retry": "false", "x-fal-retryable": "true"}) is False
     assert should_retry_from_headers({"x-should-retry": "true", "x-fal-retryable": "false"}) is True
