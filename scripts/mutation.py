@@ -195,6 +195,8 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ),
     # Every status from 500 up was taken by the line before, so `< 500` and `<= 500` see the same statuses.
     ("models/remote/errors.py", r"ReplaceComparisonOperator_Lt_LtE$", r"\| if 400 <= status < 500:"),
+    # `*` -> `/` before error_for_status's keyword arguments: every caller names them.
+    ("models/remote/errors.py", r"ReplaceBinaryOperator_Mul_Div$", r"^ \| \*, \| retry_after: float \| None = None,"),
     # Not equivalent after a power cut, but nothing short of one can tell: the flush and fsyncs that make an
     # answered save survive a crash (the bytes, then the name in the folder).
     (

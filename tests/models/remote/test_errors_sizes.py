@@ -89,6 +89,8 @@ def test_retry_after_as_an_http_date_counts_from_now() -> None:
         ({"X-Fal-Retryable": "false"}, False),
         ({"x-fal-retryable": "TRUE"}, True),
         ({"x-should-retry": "maybe"}, None),
+        ({"x-should-retry": "yes"}, None),  # only "true" and "false" are verdicts
+        ({"x-fal-retryable": "1"}, None),
         ({}, None),
     ],
 )
