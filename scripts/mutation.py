@@ -197,6 +197,12 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("models/remote/errors.py", r"ReplaceComparisonOperator_Lt_LtE$", r"\| if 400 <= status < 500:"),
     # `*` -> `/` before error_for_status's keyword arguments: every caller names them.
     ("models/remote/errors.py", r"ReplaceBinaryOperator_Mul_Div$", r"^ \| \*, \| retry_after: float \| None = None,"),
+    # `*` -> `/` before Scrubber's keyword-only send_prompts: every caller names it.
+    (
+        "cascade/scrub.py",
+        r"ReplaceBinaryOperator_Mul_Div$",
+        r"def __init__\(self, secrets: Iterable\[str\] = \(\), \*, send_prompts",
+    ),
     # Not equivalent after a power cut, but nothing short of one can tell: the flush and fsyncs that make an
     # answered save survive a crash (the bytes, then the name in the folder).
     (

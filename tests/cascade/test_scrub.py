@@ -152,3 +152,13 @@ def test_empty_values_stay_empty_and_only_pairs_are_read_as_headers() -> None:
         "words": ["token", "expired", "retry"],
         "extra": {"password": "", "api_key": [], "secret": {}, "prompt": ""},
     }
+
+
+def test_pairs_that_are_not_headers_pass_through_and_a_secret_pair_hides_any_value() -> None:
+    # Lists of two are everywhere in an event (a frame's [lineno, code], [status, reason]): only a secret-named
+    # first string makes a header pair, whatever its value's type.
+    event = {"pairs": [[404, "not found"], [None, "x"]], "headers": [["x-api-key", 123456789], ["token", True]]}
+    assert Scrubber().scrub(event) == {
+        "pairs": [[404, "not found"], [None, "x"]],
+        "headers": [["x-api-key", REDACTED], ["token", REDACTED]],
+    }
