@@ -108,9 +108,12 @@ class FolderStore:
             return 0
         for entry in entries:
             if entry.name.startswith(_TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
-                if entry.stat(follow_symlinks=False).st_mtime < before.timestamp():
-                    Path(entry.path).unlink(missing_ok=True)
-                    removed += 1
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < before.timestamp():
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # another replica's sweep of the same folder got there first
         return removed
 
     def check(self) -> None:

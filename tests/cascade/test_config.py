@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import FrozenInstanceError
 
 import pytest
 from pydantic import ValidationError
 
-from cascade.config import BackendArgs, CircuitArgs, ClusterInfo, DeploymentOptions, GatewaySettings, Limits, Route
+from cascade.config import (
+    BackendArgs,
+    CircuitArgs,
+    ClusterInfo,
+    DeploymentOptions,
+    GatewaySettings,
+    JobArgs,
+    Limits,
+    Route,
+    StorageArgs,
+)
 
 
 class _NeedsWeights(BackendArgs):
@@ -141,3 +152,78 @@ def test_what_the_builder_hands_the_gateway_cannot_be_changed_behind_its_back() 
             setattr(frozen, name, 0)
     with pytest.raises(ValidationError):
         Limits().max_side = 4096  # type: ignore[misc]
+
+
+def test_the_body_read_deadline_is_ten_seconds_and_must_be_positive() -> None:
+    # README, "Errors": 408 when the body is not received within limits.body_read_timeout_s (10 s).
+    assert Limits().body_read_timeout_s == 10.0 and Limits(body_read_timeout_s=0.001).body_read_timeout_s == 0.001
+    with pytest.raises(ValidationError):
+        Limits(body_read_timeout_s=0)
+
+
+def test_replicas_per_node_is_passed_on_when_set_and_at_least_one() -> None:
+    assert DeploymentOptions(max_replicas_per_node=1).as_options()["max_replicas_per_node"] == 1
+    assert "max_replicas_per_node" not in DeploymentOptions().as_options()
+    with pytest.raises(ValidationError):
+        DeploymentOptions(max_replicas_per_node=0)
+
+
+def test_storage_defaults_are_the_documented_ones() -> None:
+    # README, "Storage and history": saves bounded by 10 s, a sweep every 600 s that spares names younger than
+    # 900 s and first looks back a day; presigned URLs (not given in README) last an hour.
+    storage = StorageArgs()
+    assert (storage.url, storage.database_url, storage.timeout_s, storage.redirect) == (None, None, 10.0, False)
+    assert (storage.presign_ttl_s, storage.sweep_interval_s) == (3600, 600)
+    assert (storage.sweep_grace_s, storage.sweep_lookback_s) == (900, 86_400)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        ({"timeout_s": 0.001}, {"timeout_s": 0}),
+        ({"timeout_s": 15, "sweep_grace_s": 60}, {"timeout_s": 300.5, "sweep_grace_s": 2000}),
+        ({"timeout_s": 300, "sweep_grace_s": 1200}, {"timeout_s": 20, "sweep_grace_s": 79.9}),
+        ({"presign_ttl_s": 60}, {"presign_ttl_s": 59}),
+        ({"presign_ttl_s": 7 * 24 * 3600}, {"presign_ttl_s": 7 * 24 * 3600 + 1}),
+        ({"sweep_interval_s": 0.001}, {"sweep_interval_s": 0}),
+        ({"sweep_grace_s": 60, "timeout_s": 1}, {"sweep_grace_s": 59, "timeout_s": 1}),
+        ({"sweep_lookback_s": 0}, {"sweep_lookback_s": -1}),
+        ({"url": "s3://bucket/images"}, {"url": "ftp://host/images"}),
+        ({"database_url": "sqlite:///tmp/index.db"}, {"database_url": "mysql://u@h/db"}),
+    ],
+)
+def test_storage_settings_have_their_bounds(good: dict, bad: dict) -> None:
+    StorageArgs.model_validate(good)
+    with pytest.raises(ValidationError):
+        StorageArgs.model_validate(bad)
+
+
+def test_the_sweep_grace_must_outlast_four_saves() -> None:
+    # A save still under way (object written, row not yet) must not look like an orphan to the sweep.
+    assert StorageArgs(timeout_s=20, sweep_grace_s=80).sweep_grace_s == 80
+    with pytest.raises(ValidationError, match="4 x timeout_s"):
+        StorageArgs(timeout_s=20, sweep_grace_s=79)
+
+
+def test_job_defaults_are_the_documented_ones_and_have_floors() -> None:
+    # README, "Jobs": lost after 10 s without a heartbeat, kept an hour, keep-alive comments every 15 s.
+    jobs = JobArgs()
+    assert (jobs.lease_s, jobs.keep_s, jobs.max_jobs, jobs.max_events, jobs.events_heartbeat_s) == (
+        10.0,
+        3600.0,
+        10_000,
+        1000,
+        15.0,
+    )
+    assert JobArgs(lease_s=0.001, keep_s=0.001, max_jobs=1, max_events=10, events_heartbeat_s=0.001).max_events == 10
+    for bad in ({"lease_s": 0}, {"keep_s": 0}, {"max_jobs": 0}, {"max_events": 9}, {"events_heartbeat_s": 0}):
+        with pytest.raises(ValidationError):
+            JobArgs.model_validate(bad)
+
+
+def test_gateway_settings_default_to_the_embedded_store_no_public_base_and_their_making_time() -> None:
+    before = time.time()
+    settings = GatewaySettings(order=("svg",), routes={"svg": Route(5.0)}, request_timeout_s=10, storage_dir="/x")
+    assert settings.storage == StorageArgs() and settings.jobs == JobArgs() and settings.public_base_url is None
+    assert before <= settings.built_at <= time.time()
+    assert Route(5.0).domain is None and BackendArgs().route_domain() is None

@@ -54,3 +54,24 @@ def test_domain_config_is_checked() -> None:
         DomainArgs(name="x").build()
     with pytest.raises(ValueError, match="must be >= 0"):
         DomainArgs(name="x", classes={"cat": -1}).build()
+
+
+def test_short_words_are_not_cut_into_false_singulars() -> None:
+    # A plural ending is cut only when at least two letters are left: "flies" is read as "fly" but "ties" as
+    # "tie" (and "ti"), "foes" as "foe" but "yes" only as "ye", "ads" as "ad" but "as" stays "as".
+    assert prompt_words("ties flies") == ["ties", "ti", "tie", "flies", "fly"]
+    assert prompt_words("yes foes") == ["yes", "ye", "foes", "fo", "foe"]
+    assert prompt_words("as ads cats") == ["as", "ads", "ad", "cats", "cat"]
+
+
+def test_words_and_class_words_from_config_match_whatever_their_case() -> None:
+    pets = DomainArgs(name="pets", words=["Hamster"], classes={"Guinea": 0, "RABBIT": 3}).build()
+    assert pets.matches("A HAMSTER") and pets.matches("a guinea pig")
+    assert pets.class_for("Rabbits in a field") == 3 and pets.class_for("a guinea pig") == 0
+
+
+def test_a_domains_name_is_one_to_eighty_characters_and_unknown_keys_are_refused() -> None:
+    assert DomainArgs(name="x" * 80, words=["cat"]).build().name == "x" * 80
+    for bad in ({"name": ""}, {"name": "x" * 81}, {"name": "x", "word": ["cat"]}):
+        with pytest.raises(ValueError):
+            DomainArgs.model_validate(bad)

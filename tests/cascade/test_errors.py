@@ -11,10 +11,18 @@ from cascade.errors import (
     BackendBusy,
     BackendFailed,
     CascadeError,
+    Conflict,
+    Declined,
+    Forbidden,
     JobRejected,
     NotFound,
+    RateLimited,
     Refused,
     RequestRejected,
+    StorageUnavailable,
+    Unauthorized,
+    Unavailable,
+    http_headers,
     http_status,
 )
 from cascade.types import Attempt
@@ -30,7 +38,15 @@ ATTEMPTS = (Attempt("gpu", "timeout", "no answer in 5.0 s", 5000.0), Attempt("sv
         (RequestRejected("body", "over 262144 bytes", 413), 413),
         (RequestRejected("body", "not valid JSON", 400), 400),
         (NotFound("no image abc"), 404),
+        (Unauthorized("no API key given"), 401),
+        (Forbidden("backend", "this key may not use gpu"), 403),
+        (RateLimited("requests", "60 a minute", {"retry-after": "3"}), 429),
+        (RateLimited("requests", "the limit store is down", {}, 503), 503),
+        (Conflict("job j1 already ended"), 409),
+        (Unavailable("too many jobs"), 503),
+        (StorageUnavailable("the index did not answer"), 503),
         (BackendBusy("queue full"), 503),
+        (Declined("cannot finish before the deadline"), 503),
         (BackendFailed("bad weights"), 502),
         (JobRejected("class_label 7 is out of range"), 422),
         (Refused("refused: policy"), 422),
@@ -50,7 +66,14 @@ def test_every_error_maps_to_its_http_status(exc: BaseException, status: int) ->
         RequestRejected("body", "over 262144 bytes", 413),
         RequestRejected("size", "too big"),
         NotFound("no image abc"),
+        Unauthorized("no API key given"),
+        Forbidden("backend", "this key may not use gpu"),
+        RateLimited("requests", "60 a minute", {"retry-after": "3"}),
+        RateLimited("requests", "the limit store is down", {}, 503),
+        Conflict("job j1 already ended"),
+        StorageUnavailable("the index did not answer"),
         BackendBusy("queue full"),
+        Declined("cannot finish before the deadline"),
         BackendFailed("all providers failed", ATTEMPTS),
         JobRejected("steps: 500 is over 50"),
         Refused("refused: policy", ATTEMPTS[:1]),
@@ -88,3 +111,20 @@ def test_all_backends_failed_says_what_each_did() -> None:
     exc = AllBackendsFailed(ATTEMPTS)
     assert exc.attempts == ATTEMPTS
     assert str(exc) == "every backend failed: gpu timeout; svg error"
+
+
+def test_errors_say_what_went_wrong_and_carry_the_headers_their_answer_needs() -> None:
+    unauthorized = Unauthorized("the API key is revoked")
+    assert str(unauthorized) == "the API key is revoked"
+    # RFC 9110 §11.6.1: a 401 carries WWW-Authenticate naming the scheme.
+    assert http_headers(unauthorized) == {"www-authenticate": 'Bearer realm="cascade"'}
+    forbidden = Forbidden("backend", "this key may not use gpu")
+    assert (str(forbidden), forbidden.field) == ("backend: this key may not use gpu", "backend")
+    sent = {"retry-after": "3", "x-ratelimit-remaining-requests": "0"}
+    limited = RateLimited("requests", "60 requests a minute", sent)
+    assert (str(limited), limited.limit, http_headers(limited)) == ("60 requests a minute", "requests", sent)
+    sent["retry-after"] = "99"  # the error keeps its own copy
+    assert http_headers(limited)["retry-after"] == "3"
+    assert str(Declined("cannot finish in 2.0 s")) == "cannot finish in 2.0 s"
+    assert http_headers(NotFound("no image")) == {} and http_headers(ValueError("a bug")) == {}
+    assert issubclass(StorageUnavailable, Unavailable)

@@ -258,6 +258,7 @@ def _response() -> GenerateResponse:
         data_uri="data:image/png;base64,AA==",
         content="/generated/x.png",
         saved="/generated/x.png",
+        image_id="e5a8808d-3ab9-491e-ab38-9c2d292c85ad",
         provider="pillow",
         backend="pillow",
         width=8,
@@ -274,7 +275,7 @@ def test_the_response_body_uses_the_documented_names() -> None:
         "content": "/generated/x.png",
         "saved": "/generated/x.png",
         "save_error": None,
-        "image_id": None,
+        "image_id": "e5a8808d-3ab9-491e-ab38-9c2d292c85ad",
         "provider": "pillow",
         "backend": "pillow",
         "width": 8,
@@ -304,3 +305,20 @@ def test_a_parsed_request_cannot_be_changed_on_its_way_to_the_backends() -> None
 def test_a_response_handed_to_a_python_caller_is_a_frozen_value() -> None:
     with pytest.raises(ValidationError):
         _response().seed = 2  # type: ignore[misc]
+
+
+def test_output_format_and_compression_at_their_edges() -> None:
+    for body in (
+        {"prompt": "p", "output_format": "jpeg", "output_compression": 0},
+        {"prompt": "p", "output_format": "webp", "output_compression": 100},
+        {"prompt": "p", "output_format": "png", "backend": "pillow"},
+        {"prompt": "p", "output_format": "png"},
+    ):
+        request, _, _ = parse_request(body, LIMITS)
+        assert (request.output_format, request.output_compression) == (
+            body["output_format"],
+            body.get("output_compression"),
+        )
+    with pytest.raises(RequestRejected) as err:
+        parse_request({"prompt": "p", "output_format": "webp", "output_compression": -1}, LIMITS)
+    assert err.value.field == "output_compression"

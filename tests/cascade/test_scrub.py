@@ -111,3 +111,54 @@ def test_short_values_and_ordinary_names_are_left_alone() -> None:
     assert scrubber.text("abc abcdef") == "abc abcdef"
     assert not any(is_secret_name(n) for n in ("key_id", "request_id", "monkey", "tokens_used", "backend"))
     assert all(is_secret_name(n) for n in ("X-API-KEY", "authorization", "Proxy-Authorization", "FAL_KEY", "cookie"))
+
+
+def test_a_secret_of_eight_characters_is_masked_in_every_form_and_one_of_seven_is_left_alone() -> None:
+    eight = "Zq8 kP2w"  # with a space, so its quote_plus form ("Zq8+kP2w") is eight characters too
+    scrubber = Scrubber([eight])
+    for text in (eight, quote(eight, safe=""), quote_plus(eight)):
+        assert scrubber.text(f"x {text} y") == f"x {REDACTED} y"
+    assert Scrubber(["Zq8kP2w"]).text("x Zq8kP2w y") == "x Zq8kP2w y"
+
+
+def test_a_secret_that_starts_another_does_not_leave_the_longer_ones_tail() -> None:
+    scrubber = Scrubber(["hunter2hunter2"])
+    scrubber.add_secrets(["hunter2hunter2-and-more"])
+    assert scrubber.text("pw=hunter2hunter2-and-more; old=hunter2hunter2") == f"pw={REDACTED}; old={REDACTED}"
+
+
+def test_a_prompt_of_four_characters_is_masked_in_text_and_a_shorter_one_is_not() -> None:
+    assert Scrubber().scrub({"message": "refused 'a ox'"}, prompt="a ox") == {"message": "refused '[prompt]'"}
+    # Three letters would blank out every "fox" in every message; the prompt field itself still goes.
+    assert Scrubber().scrub({"message": "refused fox", "prompt": "fox"}, prompt="fox") == {
+        "message": "refused fox",
+        "prompt": "[prompt]",
+    }
+
+
+def test_a_malformed_service_url_is_skipped_and_the_others_still_give_their_passwords() -> None:
+    env = {"CASCADE_REDIS_URL": "redis://[::1:6379/0", "CASCADE_DATABASE_URL": "postgresql://u:dbpassword9@db/x"}
+    assert secrets_from_env(env) == {"dbpassword9"}
+
+
+def test_empty_values_stay_empty_and_only_pairs_are_read_as_headers() -> None:
+    event = {
+        "headers": [["authorization", ""], ("Cookie", "session=abc123")],
+        "words": ["token", "expired", "retry"],
+        "extra": {"password": "", "api_key": [], "secret": {}, "prompt": ""},
+    }
+    assert Scrubber().scrub(event) == {
+        "headers": [["authorization", ""], ["Cookie", REDACTED]],
+        "words": ["token", "expired", "retry"],
+        "extra": {"password": "", "api_key": [], "secret": {}, "prompt": ""},
+    }
+
+
+def test_pairs_that_are_not_headers_pass_through_and_a_secret_pair_hides_any_value() -> None:
+    # Lists of two are everywhere in an event (a frame's [lineno, code], [status, reason]): only a secret-named
+    # first string makes a header pair, whatever its value's type.
+    event = {"pairs": [[404, "not found"], [None, "x"]], "headers": [["x-api-key", 123456789], ["token", True]]}
+    assert Scrubber().scrub(event) == {
+        "pairs": [[404, "not found"], [None, "x"]],
+        "headers": [["x-api-key", REDACTED], ["token", REDACTED]],
+    }

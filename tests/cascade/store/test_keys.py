@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from cascade.store import open_store
 from cascade.store.folder import FolderStore
-from cascade.store.keys import is_current, is_servable, new_key, stamp
+from cascade.store.keys import is_current, is_servable, mime_of, new_key, stamp
 
 
 def test_names_are_unique_time_first_and_ours() -> None:
@@ -43,3 +44,53 @@ def test_storage_urls(tmp_path) -> None:
     for bad in ("gs://bucket/x", "s3://", "s3://bucket?x=1", "", "file://host/x"):
         with pytest.raises(ValueError, match="storage URL"):
             open_store(bad, tmp_path)
+
+
+# Every type a backend answers with: PNG (Pillow, StyleGAN3, Qwen-Image), SVG (the last resort), JPEG and WebP
+# (remote providers asked for them, or serving them from a URL).
+@pytest.mark.parametrize(
+    ("mime", "ext"),
+    [("image/png", "png"), ("image/jpeg", "jpg"), ("image/webp", "webp"), ("image/svg+xml", "svg")],
+)
+def test_every_image_type_a_backend_returns_is_stored_and_served_as_itself(tmp_path: Path, mime: str, ext: str) -> None:
+    name = new_key("remote:openai", mime)
+    assert name.endswith("." + ext) and is_current(name) and mime_of(name) == mime
+    store = FolderStore(tmp_path)
+    store.put(name, b"image bytes", mime, "x")
+    opened = store.open(name)
+    assert opened.body.read() == b"image bytes"
+    opened.body.close()
+
+
+@pytest.mark.parametrize(
+    ("backend", "slug"),
+    [
+        ("remote:openai", "remote_openai"),
+        ("Qwen-Image", "qwen_image"),
+        ("stylegan3", "stylegan3"),
+        ("cpu_pool", "cpu_pool"),
+        ("svg", "svg"),
+        ("", "image"),
+        ("a" * 40, "a" * 32),
+        ("Ünïcode/../x", "_n_code____x"),
+    ],
+)
+def test_any_backend_name_gives_a_name_that_can_be_served(tmp_path: Path, backend: str, slug: str) -> None:
+    name = new_key(backend, "image/png", datetime(2026, 11, 30, 5, 15, 2, tzinfo=timezone.utc))
+    assert name.startswith(f"20261130T051502-{slug}-") and is_current(name)
+    store = FolderStore(tmp_path)
+    store.put(name, b"png", "image/png", "x")
+    opened = store.open(name)
+    assert opened.body.read() == b"png"
+    opened.body.close()
+
+
+def test_names_are_in_utc_so_they_sort_as_their_times_do_whatever_the_clock_zone() -> None:
+    berlin = timezone(timedelta(hours=1))
+    early = new_key("pillow", "image/png", datetime(2026, 11, 30, 6, 0, 0, tzinfo=berlin))  # 05:00 UTC
+    late = new_key("pillow", "image/png", datetime(2026, 11, 30, 5, 30, 0, tzinfo=timezone.utc))
+    assert early.startswith("20261130T050000-") and early < late
+    assert stamp(datetime(2026, 11, 30, 6, 0, 0, tzinfo=berlin)) == "20261130T050000"
+    assert new_key("pillow", "image/png") > new_key(
+        "pillow", "image/png", datetime.now(timezone.utc) - timedelta(seconds=2)
+    )

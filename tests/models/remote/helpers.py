@@ -17,9 +17,11 @@ class RecordingSleep:
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.until: list[float] = []  # when each wait would have ended, by the wall clock
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.until.append(time.time() + seconds)
         await asyncio.sleep(0)
 
 

@@ -18,11 +18,13 @@ from models.remote.errors import (
     ProviderRateLimited,
     ProviderRefused,
     ProviderServerError,
+    ProviderTimeout,
     error_for_status,
     hinted,
     retry_after_from_headers,
     scrub,
     scrubbed,
+    shorten,
     should_retry_from_headers,
 )
 from models.remote.sizes import fal_image_size, gemini_image_size, grid_size, nearest_aspect_ratio, openai_size
@@ -87,6 +89,8 @@ def test_retry_after_as_an_http_date_counts_from_now() -> None:
         ({"X-Fal-Retryable": "false"}, False),
         ({"x-fal-retryable": "TRUE"}, True),
         ({"x-should-retry": "maybe"}, None),
+        ({"x-should-retry": "yes"}, None),  # only "true" and "false" are verdicts
+        ({"x-fal-retryable": "1"}, None),
         ({}, None),
     ],
 )
@@ -111,6 +115,104 @@ def test_hinted_takes_the_delay_from_the_headers() -> None:
     err = hinted(ProviderServerError("x", "openai", 503), {"retry-after-ms": "1500"})
 
     assert type(err) is ProviderServerError and err.retry_after_s == 1.5
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (200, ProviderBadResponse, False),  # a status no error reading knows: the answer itself is unusable
+        (399, ProviderBadResponse, False),
+        (400, ProviderBadRequest, False),
+        (401, ProviderAuthError, False),
+        (402, ProviderBadRequest, False),
+        (403, ProviderAuthError, False),
+        (404, ProviderBadRequest, False),
+        (407, ProviderBadRequest, False),
+        # 408 and 409 are retried by openai-python (`_should_retry`) and fal-client: a timeout or a lock conflict.
+        (408, ProviderServerError, True),
+        (409, ProviderServerError, True),
+        (410, ProviderBadRequest, False),
+        (422, ProviderBadRequest, False),
+        (428, ProviderBadRequest, False),
+        (429, ProviderRateLimited, True),
+        (430, ProviderBadRequest, False),
+        (499, ProviderBadRequest, False),
+        (500, ProviderServerError, True),
+        (501, ProviderServerError, True),
+        (503, ProviderServerError, True),
+        (599, ProviderServerError, True),
+    ],
+)
+def test_every_status_is_read_as_its_class_of_failure(status: int, kind: type[ProviderError], retryable: bool) -> None:
+    error = error_for_status(status, "said no", "openai", retry_after=4.0)
+
+    assert type(error) is kind and error.retryable is retryable
+    assert (error.message, error.provider, error.status, error.retry_after_s) == ("said no", "openai", status, 4.0)
+
+
+def test_retry_after_edges() -> None:
+    # A negative wait means "now"; a fraction of a second is kept as it is; an unreadable retry-after-ms falls
+    # back to retry-after, and an empty retry-after says nothing.
+    assert retry_after_from_headers({"retry-after-ms": "-5"}) == 0.0
+    assert retry_after_from_headers({"Retry-After": "-3"}) == 0.0
+    assert retry_after_from_headers({"Retry-After": "0.5"}) == 0.5
+    assert retry_after_from_headers({"Retry-After": "0"}) == 0.0
+    assert retry_after_from_headers({"retry-after-ms": "soon", "retry-after": "2"}) == 2.0
+    assert retry_after_from_headers({"RETRY-AFTER-MS": "1"}) == 0.001
+    assert retry_after_from_headers({"retry-after": ""}) is None
+
+
+def test_a_retry_after_date_out_of_any_calendar_is_no_hint_rather_than_a_crash() -> None:
+    # A hostile or broken server's header: a year past what the platform's time functions take.
+    assert retry_after_from_headers({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}) is None  # ValueError
+    assert retry_after_from_headers({"retry-after": "Mon, 01 Jan 10000000000 00:00:00"}) is None  # OverflowError
+
+
+def test_an_error_built_with_keywords_keeps_every_field_when_scrubbed() -> None:
+    # scrubbed() rebuilds the error from its args, so every field must be in them however the error was made.
+    key = "sk-live-0123456789abcdef"
+    for error in (
+        ProviderNetworkError(f"tls to {key} failed", provider="fal", retry=False),
+        ProviderRateLimited(f"slow {key}", provider="openai", status=429, retry_after=3.0),
+    ):
+        clean = scrubbed(error, [key])
+        assert key not in str(clean) and type(clean) is type(error)
+        assert (clean.provider, clean.status, clean.retryable, clean.retry_after_s) == (
+            error.provider,
+            error.status,
+            error.retryable,
+            error.retry_after_s,
+        )
+
+
+def test_openais_verdict_wins_over_fals_and_padding_or_case_do_not_matter() -> None:
+    assert should_retry_from_headers({"x-should-retry": "false", "x-fal-retryable": "true"}) is False
+    assert should_retry_from_headers({"x-should-retry": "true", "x-fal-retryable": "false"}) is True
+    assert should_retry_from_headers({"x-should-retry": " True "}) is True
+    assert should_retry_from_headers({"x-should-retry": "", "x-fal-retryable": "false"}) is False
+
+
+def test_hinted_keeps_the_bodys_own_delay_and_everything_else() -> None:
+    # Gemini's RetryInfo (in the body) is read first; a header's hint does not replace it.
+    body_hint = ProviderRateLimited("wait", "gemini", 429, 23.0)
+    assert hinted(body_hint, {"retry-after": "2"}) is body_hint
+    err = hinted(ProviderServerError("down", "fal", 503), {"x-fal-retryable": "false", "retry-after": "7"})
+    assert (type(err), err.message, err.provider, err.status) == (ProviderServerError, "down", "fal", 503)
+    assert not err.retryable and err.retry_after_s == 7.0
+
+
+def test_an_error_reads_as_provider_kind_status_and_message() -> None:
+    assert str(ProviderRateLimited("slow down", "openai", 429)) == "openai rate_limited: HTTP 429 slow down"
+    assert str(ProviderTimeout("no answer in 30 s")) == "timeout: no answer in 30 s"
+    assert str(ProviderBadResponse("no image", "fal", 0)) == "fal bad_response: HTTP 0 no image"
+    assert repr(ProviderAuthError("bad key", "fal", 401)) == "ProviderAuthError('bad key', provider='fal', status=401)"
+
+
+def test_messages_are_cut_to_500_characters_on_one_line() -> None:
+    assert shorten("a  b\n\tc") == "a b c"
+    assert shorten("x" * 500) == "x" * 500
+    assert shorten("x" * 501) == "x" * 499 + "…" and len(shorten("x" * 501)) == 500
+    assert shorten("abcdef", 4) == "abc…"
 
 
 def test_scrub_masks_keys_and_url_credentials() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from models.remote.errors import (
@@ -170,3 +172,96 @@ def test_policy_validation() -> None:
         RetryPolicy(max_tries=0)
     with pytest.raises(ValueError):
         RetryPolicy(base_delay_s=-1)
+
+
+def test_a_single_try_policy_calls_once_and_never_waits() -> None:
+    time = FakeTime()
+    call = Script(ProviderServerError("boom"))
+
+    with pytest.raises(ProviderServerError):
+        _retry(call, time, policy=RetryPolicy(max_tries=1))
+
+    assert len(call.timeouts) == 1 and time.waits == []
+
+
+def test_the_default_policy_is_the_openai_sdks() -> None:
+    # openai-python's defaults (src/openai/_constants.py: DEFAULT_MAX_RETRIES = 2, INITIAL_RETRY_DELAY = 0.5,
+    # MAX_RETRY_DELAY = 8.0): three tries in all, ceilings 0.5, 1, 2 ... seconds, never above 8.
+    policy = RetryPolicy()
+    time = FakeTime()
+    call = Script(*(ProviderServerError(str(i)) for i in range(10)))
+
+    with pytest.raises(ProviderServerError, match="2"):
+        _retry(call, time, policy=policy)
+
+    assert len(call.timeouts) == 3
+    assert time.waits == [0.5, 1.0]
+    assert [policy.backoff(n, lambda: 1.0) for n in (1, 2, 3, 4, 5, 6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_a_policy_cannot_be_changed_once_made() -> None:
+    # One policy object is shared by every request to a provider: a change would leak into all of them.
+    policy = RetryPolicy()
+    with pytest.raises(AttributeError):
+        policy.max_tries = 10  # type: ignore[misc]
+
+
+def test_negative_delays_are_refused_and_zero_is_allowed() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        RetryPolicy(max_delay_s=-0.5)
+    with pytest.raises(ValueError, match="negative"):
+        RetryPolicy(base_delay_s=-0.5)
+    assert RetryPolicy(base_delay_s=0.0, max_delay_s=0.0).backoff(3, lambda: 1.0) == 0.0
+
+
+def test_a_deadline_passed_while_waiting_raises_timeout_without_calling() -> None:
+    time = FakeTime()
+    call = Script()
+
+    with pytest.raises(ProviderTimeout):
+        _retry(call, time, deadline_in=-0.5)
+
+    assert call.timeouts == []
+
+
+def test_a_wait_ending_exactly_at_the_deadline_is_not_slept() -> None:
+    # Sleeping until the deadline would only end in the same error, later.
+    time = FakeTime()
+    last = ProviderRateLimited("later", "p", 429, 10.0)
+    call = Script(last)
+
+    with pytest.raises(ProviderRateLimited) as info:
+        _retry(call, time, deadline_in=10.0)
+
+    assert info.value is last and time.waits == [] and time.now == 1000.0
+
+
+def test_each_retry_is_logged_with_kind_status_and_try_number_but_not_the_providers_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    time = FakeTime()
+    call = Script(ProviderRateLimited("echoed sk-secret", "p", 429, 2.5), ProviderServerError("boom", "p", 503))
+
+    with caplog.at_level(logging.INFO, logger="models.remote.retry"):
+        assert (
+            run(
+                with_retries(
+                    call,
+                    policy=RetryPolicy(max_tries=3, base_delay_s=1.0),
+                    deadline=time.now + 100.0,
+                    request_timeout_s=30.0,
+                    provider="openai",
+                    sleep=time.sleep,
+                    rand=lambda: 1.0,
+                    clock=time.clock,
+                )
+            )
+            == "done"
+        )
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "models.remote.retry"]
+    assert lines == [
+        "openai rate_limited (HTTP 429): try 2 of 3 in 2.50 s",
+        "openai server (HTTP 503): try 3 of 3 in 2.00 s",
+    ]
+    assert "sk-secret" not in caplog.text
