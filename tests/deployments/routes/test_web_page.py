@@ -16,6 +16,7 @@ import pytest
 from ray import serve
 
 from cascade.config import CircuitArgs, JobArgs, Route
+from deployments.pillow import PillowArgs, PillowBackend
 from deployments.progress import ProgressBoard
 from tests.fakes.backends import Fake, Stepper, run_gateway
 from tests.services.browser import Browser
@@ -46,6 +47,10 @@ def app(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         "declines": Fake.options(name="declines").bind("decline", str(journal)),
         "stepper": Stepper.options(name="stepper").bind(board, STEPS, STEP_S),
         "hanger": Fake.options(name="hanger").bind("hang", str(journal)),
+        # The real CPU generator, reached by name (the stepper serves the whole chain first).
+        "pillow": PillowBackend.options(name="pillow", num_replicas=1, ray_actor_options={"num_cpus": 0.5}).bind(
+            PillowArgs()
+        ),
     }
     routes = {
         "gpu": Route(10),
@@ -55,6 +60,7 @@ def app(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         "declines": Route(10),
         "stepper": Route(30),
         "hanger": Route(300, remote=True),  # only reached when asked for by name; `local` rules it out
+        "pillow": Route(10),
     }
     run_gateway(
         APP,
@@ -186,6 +192,54 @@ def test_generate_shows_live_steps_then_the_image_and_every_attempt_on_a_timelin
     assert page.errors() == []
 
 
+def test_the_pillow_backend_through_the_page_then_the_gallery_gives_its_settings_back(page: Browser, app) -> None:
+    url, _ = app
+    _fill(page, "a harbour in fog, pillow", size="512x768", seed=99, backend="pillow")
+    _click(page, "#generate")
+    assert _ended(page) == "done"
+    job = _job(url, page)
+    assert job["result"]["backend"] == "pillow"
+    image = page.until(
+        """const i = document.getElementById('image');
+        return i.complete && i.naturalWidth && [i.src, i.naturalWidth, i.naturalHeight];"""
+    )
+    assert image == [f"{url}{job['result']['saved']}", 512, 768]
+    assert [(r["backend"], r["outcome"]) for r in _rows(page, "#timeline")] == [("pillow", "ok")]
+
+    # A finished job refreshes the history: it is the newest tile; its detail has what made it.
+    tile = page.until(
+        """const t = document.querySelector('#gallery .tile');
+        return t && t.querySelector('.tile-prompt').textContent === arguments[0] && t.dataset.id;""",
+        30,
+        "the new image first in the gallery",
+        "a harbour in fog, pillow",
+    )
+    assert tile == job["result"]["image_id"]
+    _click(page, "#gallery .tile:first-child .tile-open")
+    page.until("return document.getElementById('detail').open")
+    facts = page.js(
+        """return Object.fromEntries([...document.querySelectorAll('#detail-facts dd')]
+            .map((d) => [d.dataset.fact, d.textContent]))"""
+    )
+    assert (facts["prompt"], facts["seed"], facts["size"], facts["backend"]) == (
+        "a harbour in fog, pillow",
+        "99",
+        "512x768",
+        "pillow",
+    )
+    assert [(r["backend"], r["outcome"]) for r in _rows(page, "#detail-timeline")] == [("pillow", "ok")]
+    assert page.until("const i = document.getElementById('detail-image'); return i.complete && i.naturalHeight") == 768
+
+    _fill(page, "something else", size="256x256", seed=1, backend="")
+    _click(page, "#detail-use")
+    form = page.js(
+        """const v = (id) => document.getElementById(id).value;
+        return [v('prompt'), v('size'), v('seed'), v('backend'), document.getElementById('detail').open];"""
+    )
+    assert form == ["a harbour in fog, pillow", "512x768", "99", "pillow", False]
+    assert page.errors() == []
+
+
 def test_cancel_stops_a_running_job_and_the_timeline_shows_it_stopped(page: Browser, app) -> None:
     url, journal = app
     _fill(page, "a job that never ends", backend="hanger")
@@ -207,7 +261,18 @@ def test_local_rules_out_remote_backends_and_a_refused_field_is_marked(page: Bro
         """const o = [...document.getElementById('backend').options];
         return o.length > 1 && o.map((x) => [x.value, x.disabled, x.title]);"""
     )
-    assert [o[0] for o in options] == ["", "gpu", "busy", "slow", "broken", "declines", "stepper", "hanger", "svg"]
+    assert [o[0] for o in options] == [
+        "",
+        "gpu",
+        "busy",
+        "slow",
+        "broken",
+        "declines",
+        "stepper",
+        "hanger",
+        "pillow",
+        "svg",
+    ]
     assert options[1][1] is True and "needs 1 GPU" in options[1][2]  # not deployed: offered, not choosable
     assert options[7][1] is False
     _click(page, "#local")
@@ -327,3 +392,25 @@ def test_at_phone_width_the_form_and_gallery_fit_without_sideways_scrolling(brow
         assert browser.violations() == []
     finally:
         browser.viewport(1280, 900, mobile=False)
+
+
+def test_the_page_and_its_files_over_http_under_the_route_prefix(app) -> None:
+    url, _ = app
+    page = httpx.get(f"{url}/", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert 'src="web/app.js"' in page.text
+    # Without its trailing slash, the prefix is sent to the page's own address, where relative URLs resolve.
+    bare = httpx.get(url, timeout=10)
+    assert bare.status_code in (307, 308) and httpx.URL(url).join(bare.headers["location"]) == httpx.URL(f"{url}/")
+    js = httpx.get(f"{url}/web/app.js", timeout=10)
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    again = httpx.get(f"{url}/web/app.js", headers={"if-none-match": js.headers["etag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == js.headers["etag"]
+    head = httpx.head(f"{url}/web/app.css", timeout=10)
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 100 and head.content == b""
+    for missing in ("web/index.html", "web/nope.js", "web/..%2F__init__.py", "web/__init__.py"):
+        r = httpx.get(f"{url}/{missing}", timeout=10)
+        assert r.status_code == 404, missing
+    # The page is not part of the API, so not in its schema.
+    assert not any(p in ("/", "/web/{name}") for p in httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"])
