@@ -61,6 +61,9 @@ function main() {
     }
     generate.disabled = true;
     cancel.disabled = false;
+    // On a phone the result is below the form: bring it into view so the progress is seen.
+    const result = $('result');
+    if (result.getBoundingClientRect().top > window.innerHeight * 0.6) result.scrollIntoView({ block: 'start' });
     try {
       await job.run(body);
     } catch (error) {

@@ -389,9 +389,44 @@ def test_at_phone_width_the_form_and_gallery_fit_without_sideways_scrolling(brow
         )
         assert box[0] >= 0 and box[1] <= 390
         assert browser.js(fits) == 390
+        _click(browser, "#detail-close")
+
+        # A generation through the whole chain: the image, its caption and six timeline rows fit too.
+        _fill(browser, "a lighthouse on a phone", size="1664x928", seed=3)
+        browser.js("window.scrollTo(0, 0)")
+        assert browser.js("return document.getElementById('result').getBoundingClientRect().top") > 844 / 2
+        _click(browser, "#generate")
+        # The result, below the form on a phone, is brought into view so its progress is seen.
+        top = browser.js("return document.getElementById('result').getBoundingClientRect().top")
+        assert 0 <= top < 844 / 2
+        assert _ended(browser) == "done"
+        browser.until("const i = document.getElementById('image'); return i.complete && i.naturalWidth > 0")
+        assert len(_rows(browser, "#timeline")) == len(CHAIN)
+        assert browser.js(fits) == 390
+        widest = browser.js(
+            """return Math.max(...[...document.querySelectorAll('#result *')]
+                .map((e) => e.getBoundingClientRect().right));"""
+        )
+        assert widest <= 390
         assert browser.violations() == []
     finally:
         browser.viewport(1280, 900, mobile=False)
+
+
+def test_delete_in_the_detail_view_removes_the_image_and_its_tile(page: Browser, app) -> None:
+    url, _ = app
+    made = _generate(url, {"prompt": "a short-lived sketch", "size": "64x64", "backend": "svg"})
+    page.open(f"{url}/")
+    selector = f'#gallery .tile[data-id="{made["image_id"]}"] .tile-open'
+    page.until("return document.querySelector(arguments[0])", 30, "its tile", selector)
+    _click(page, selector)
+    page.until("return document.getElementById('detail').open")
+    _click(page, "#detail-delete")
+    page.driver.switch_to.alert.accept()  # "Delete this image and its record?"
+    page.until(
+        "return !document.querySelector(arguments[0]) && !document.getElementById('detail').open", 10, "", selector
+    )
+    assert httpx.get(f"{url}/api/images/{made['image_id']}", timeout=10).status_code == 404
 
 
 def test_the_page_and_its_files_over_http_under_the_route_prefix(app) -> None:
