@@ -46,7 +46,7 @@ from deployments import access
 from deployments.access import Admitted, Identified, Viewer
 from deployments.job_runner import JobRunner
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
-from deployments.routes import docs, jobs, openai, read_capped
+from deployments.routes import docs, jobs, openai, read_capped, web
 from models.datauri import encode_data_uri
 from models.imaging import encode_as
 from models.seeds import stable_seed
@@ -63,6 +63,7 @@ api = FastAPI(
 openai.install(api)
 api.include_router(jobs.router)
 api.include_router(docs.router)
+api.include_router(web.router)
 access.install(api)
 
 

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.services.browser import Browser
 from tests.services.postgres import PostgresServer
 from tests.services.s3 import MotoServer
 
@@ -82,6 +83,16 @@ def moto() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's chromium + chromium-driver), a fresh profile per test module."""
+    session = _start_or_skip(Browser, "Chromium (chromium, chromium-driver)")
+    try:
+        yield session
+    finally:
+        session.quit()
 
 
 @dataclass(frozen=True)

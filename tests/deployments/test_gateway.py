@@ -138,7 +138,11 @@ def test_odd_but_valid_prompts_are_served(gateway, prompt: str) -> None:
 def test_generated_refuses_path_tricks_and_unknown_names(gateway, path: str) -> None:
     url, _ = gateway
     r = httpx.get(f"{url}{path}")
-    assert r.status_code == 404
+    if httpx.URL(f"{url}{path}").raw_path == httpx.URL(url).raw_path:
+        # The client resolves "/generated/.." before sending: the app's own root, sent on to the web page at "/".
+        assert r.status_code == 307 and httpx.URL(url).join(r.headers["location"]) == httpx.URL(f"{url}/")
+    else:
+        assert r.status_code == 404
     assert b"root:" not in r.content
 
 

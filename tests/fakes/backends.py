@@ -13,7 +13,7 @@ from ray import serve
 
 from cascade.access_config import AccessConfig
 from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Limits, Route, StorageArgs
-from cascade.errors import BackendFailed
+from cascade.errors import BackendBusy, BackendFailed, Declined
 from cascade.types import ImageJob, ImageResult
 
 
@@ -90,7 +90,8 @@ def tiny_png(width: int, height: int, colour: tuple[int, int, int] = (200, 30, 3
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1})
 class Fake:
-    """`mode`: ok | raise | hang. Every call is logged to `journal` (one line each) so tests see what arrived."""
+    """`mode`: ok | raise | hang | busy | decline. Every call is logged to `journal` (one line each) so tests see
+    what arrived."""
 
     def __init__(self, mode: str, journal: str) -> None:
         self.mode, self.journal = mode, Path(journal)
@@ -103,6 +104,10 @@ class Fake:
         self._note(f"called {job.prompt}")
         if self.mode == "raise":
             raise BackendFailed("weights exploded")
+        if self.mode == "busy":
+            raise BackendBusy("queue full (1 waiting, limit 1)")  # as deployments.plumbing words it
+        if self.mode == "decline":
+            raise Declined("needs ~40.0 s at this replica's measured speed, 9.5 s left")
         if self.mode == "hang":
             try:
                 await asyncio.sleep(3600)
@@ -113,3 +118,36 @@ class Fake:
 
     async def ping(self) -> None:
         self._note("ping")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1})
+class Stepper:
+    """A diffusion-like backend: `steps` steps of `step_s` each, each posted to the progress board the way
+    `deployments.qwen_image.QwenImageBackend` posts its steps (same entry, same fire-and-forget `post`)."""
+
+    def __init__(self, board: Any, steps: int, step_s: float) -> None:
+        self.board, self.steps, self.step_s = board, steps, step_s
+        self._replica = serve.get_replica_context().replica_id.unique_id
+
+    async def generate(self, job: ImageJob) -> ImageResult:
+        key = f"{self._replica}:{job.request_id}"
+        started = time.perf_counter()
+        try:
+            for done in range(1, self.steps + 1):
+                await asyncio.sleep(self.step_s)
+                entry = {
+                    "backend": "stepper",
+                    "request_id": job.request_id,
+                    "replica": self._replica,
+                    "step": done,
+                    "total": self.steps,
+                    "elapsed_s": round(time.perf_counter() - started, 2),
+                }
+                self.board.post.remote(key, entry)
+        finally:
+            self.board.post.remote(key, None)
+        image = tiny_png(job.width, job.height, (40, 90, 160))
+        return ImageResult(image, "image/png", job.width, job.height, job.seed, "stepper", {"steps": self.steps})
+
+    async def ping(self) -> None:
+        return None
