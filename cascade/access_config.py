@@ -122,6 +122,8 @@ class AccessConfig(_Strict):
     auth_off_on_public_host: bool = False
     # How long a replica trusts a looked-up key: a revocation takes effect within this.
     key_cache_s: float = Field(default=5.0, ge=0)
+    # While the key database does not answer, keys a replica saw valid within this long stay valid.
+    key_stale_s: float = Field(default=300.0, ge=0)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     sentry: SentryConfig = Field(default_factory=SentryConfig)
 

@@ -50,6 +50,7 @@ class CircuitBreaker:
             self.failures += 1
             if self._probe_at is not None or self.failures >= self.threshold:
                 self._opened_at, self._probe_at = self._clock(), None
-        elif outcome in ("busy", "declined"):
-            # Full (or too slow for this request's deadline) is not broken: free the probe slot for the next request.
+        elif outcome in ("busy", "declined", "skipped"):
+            # Full, too slow for this request's deadline, or not this caller's to use (a limit) is not broken: free the
+            # probe slot for the next request.
             self._probe_at = None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cascade.access_config import AccessConfig, SentryConfig
 from cascade.domain import Domain
 
 
@@ -53,6 +54,8 @@ class BackendArgs(_Strict):
     # With no running replica (scaled to zero, still starting): `wait` for it, or `skip` at once and wake it.
     cold_start: Literal["wait", "skip"] = "wait"
     deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+    # Filled in by the app builder from the app's `access.sentry` (set that one, not this).
+    sentry: SentryConfig | None = None
 
     def missing(self) -> str | None:
         """Why this backend cannot work whatever the cluster (no weights, no command...), or None."""
@@ -161,6 +164,9 @@ class GatewaySettings:
     limits: Limits = field(default_factory=Limits)
     storage: StorageArgs = field(default_factory=StorageArgs)
     circuit: CircuitArgs = field(default_factory=CircuitArgs)
+    access: AccessConfig = field(default_factory=AccessConfig)
+    # The host Serve's HTTP proxies bind, for the auth-off check; None: ask the Serve controller (tests set it).
+    http_host: str | None = None
     jobs: JobArgs = field(default_factory=JobArgs)
     # Where clients reach this service (https://images.example.com): the base of `url` answers. None: the
     # request's own scheme and host.

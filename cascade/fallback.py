@@ -23,6 +23,11 @@ class Call(Protocol):
     def cancel(self) -> object: ...
 
 
+class Skipped(Exception):
+    """Raised by a step's call before it reached its backend (a limit said no): the attempt is reported as skipped,
+    with this message as the reason, and the chain moves on."""
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -103,6 +108,8 @@ async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult
         call = start()
     except BackendBusy as exc:  # a handle may refuse at submit time when its queue is full
         return None, "busy", exc
+    except Skipped as exc:
+        return None, "skipped", exc
     except Exception as exc:
         return None, "error", exc
     waiter = asyncio.ensure_future(_await(call))
@@ -122,6 +129,8 @@ async def _try(start: Callable[[], Call], timeout_s: float) -> tuple[ImageResult
         return None, "busy", exc
     if isinstance(exc, Declined):
         return None, "declined", exc
+    if isinstance(exc, Skipped):
+        return None, "skipped", exc
     return None, "error", exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
@@ -137,7 +146,7 @@ async def _await(call: Call) -> ImageResult:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    own = isinstance(exc, BackendFailed | BackendBusy | Declined | TimeoutError)
+    own = isinstance(exc, BackendFailed | BackendBusy | Declined | Skipped | TimeoutError)
     text = (str(exc) if own else f"{type(exc).__name__}: {exc}").strip()
     text = text.splitlines()[0] if text else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -48,6 +48,7 @@ class _Job:
     error: str | None = None
     cancel_requested: bool = False
     events: list[JobEvent] = field(default_factory=list)
+    key_id: str | None = None  # the API key that submitted it (None: auth off, or an in-cluster caller)
 
 
 class JobTable:
@@ -59,7 +60,9 @@ class JobTable:
 
     # --- the job's life ---------------------------------------------------------------------------------------
 
-    def create(self, job_id: str, owner: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    def create(
+        self, job_id: str, owner: str, request: dict[str, Any], key_id: str | None = None
+    ) -> dict[str, Any] | None:
         """The new job's view, or None when the table is full of unfinished jobs."""
         now = self._clock()
         self._forget(now)
@@ -67,7 +70,7 @@ class JobTable:
             raise ValueError(f"job {job_id} exists")
         if len(self._jobs) >= self.settings.max_jobs:
             return None
-        job = self._jobs[job_id] = _Job(job_id, owner, dict(request), now, now)
+        job = self._jobs[job_id] = _Job(job_id, owner, dict(request), now, now, key_id=key_id)
         self._emit(job, "queued", {"status": "queued"})
         return self.view(job_id)
 
@@ -193,6 +196,7 @@ class JobTable:
             "error": job.error,
             "cancel_requested": job.cancel_requested,
             "last_event_id": job.events[-1].seq if job.events else 0,
+            "key_id": job.key_id,
         }
 
     def events_after(self, job_id: str, seq: int) -> tuple[list[dict[str, Any]], bool] | None:
@@ -255,3 +259,4 @@ class JobView(BaseModel):
     error: str | None
     cancel_requested: bool
     last_event_id: int = Field(description="The id of the job's latest event (see /events).")
+    key_id: str | None = Field(default=None, description="The id of the API key that submitted it (never the key).")

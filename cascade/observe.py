@@ -84,7 +84,8 @@ def init_sentry(config: SentryConfig, *, component: str, environ: Mapping[str, s
         before_send_transaction=before_send,
         integrations=integrations(),
     )
-    sentry_sdk.set_tag("component", component)
+    # The global scope: a replica's requests run in contexts forked from elsewhere than its __init__.
+    sentry_sdk.get_global_scope().set_tag("component", component)
     _scrubber = scrubber
     return True
 

@@ -52,11 +52,17 @@ def responses(ok: int, model: type[BaseModel] | None, *errors: int, error: type[
 
 # What the handlers behind each JSON body reject, documented once.
 CAPPED_JSON_ERRORS = (400, 408, 413, 415, 422)
+# What the access layer (deployments/access.py) answers. Routes that spend (a generation, a job) take a key (401), a
+# backend it may use (403), its rate, concurrency, daily images and spend (429); routes that read take a key. 503: the
+# key database, or a limit store that fails closed, did not answer. `build` marks the routes that answer 401 as
+# secured, and documents the 401's and 429's headers.
+SPENDS = (401, 403, 429, 503)
+READS = (401, 503)
 
 GENERATE_IMAGE: dict[str, Any] = {
     "response_model": None,
     "summary": "Generate an image through the fallback chain",
-    "responses": responses(200, GenerateResponse, *CAPPED_JSON_ERRORS, 503),
+    "responses": responses(200, GenerateResponse, *CAPPED_JSON_ERRORS, *SPENDS),
     "openapi_extra": body_ref(ImageRequest),
 }
 
@@ -80,15 +86,55 @@ GENERATED: dict[str, Any] = {
 }
 
 # The history API (/api/images): the path's id and the query are checked by FastAPI (422), the store may be down.
+# With auth required, a key sees its own generations only (admin keys see all).
 LIST_IMAGES: dict[str, Any] = {
     "summary": "Saved generations, newest first",
-    "responses": responses(200, None, 422, 503),
+    "responses": responses(200, None, 422, *READS),
 }
-GET_IMAGE: dict[str, Any] = {"summary": "One saved generation", "responses": responses(200, None, 404, 422, 503)}
+GET_IMAGE: dict[str, Any] = {
+    "summary": "One saved generation",
+    "responses": responses(200, None, 404, 422, *READS),
+}
 DELETE_IMAGE: dict[str, Any] = {
     "summary": "Delete a generation (its image and its record); deleting twice is fine",
-    "responses": responses(204, None, 422, 503),
+    "responses": responses(204, None, 422, *READS),
 }
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <key>`, a key made with `python -m cascade.keys create`.",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "The same key, as `x-api-key`."},
+}
+_SECURED = [{"bearer": []}, {"apiKey": []}]
+
+_INT_HEADER = {"schema": {"type": "integer", "minimum": 0}}
+_LIMIT_HEADERS = {
+    "x-ratelimit-limit": {**_INT_HEADER, "description": "Requests the key's rate allows in a burst."},
+    "x-ratelimit-remaining": {**_INT_HEADER, "description": "Requests left in that burst now."},
+    "x-ratelimit-reset": {**_INT_HEADER, "description": "Seconds until the burst is whole again."},
+}
+_ANSWER_HEADERS = {
+    "401": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="cascade"'}},
+    "429": {
+        "Retry-After": {**_INT_HEADER, "description": "Seconds to wait before asking again."},
+        **_LIMIT_HEADERS,
+    },
+}
+
+
+def _secure(operations: dict[str, Any], auth_required: bool) -> None:
+    """Routes that may answer 401 take a key when auth is required. With auth off they take none (a key sent is not
+    looked at), so they carry no `security`."""
+    for operation in operations.values():
+        answers = operation.get("responses", {})
+        if "401" in answers and auth_required:
+            operation["security"] = list(_SECURED)
+        for status, headers in _ANSWER_HEADERS.items():
+            if status in answers:
+                answers[status].setdefault("headers", {}).update(copy.deepcopy(headers))
 
 
 # Python's str.isspace() set, spelled out: a pattern's `\s` differs between Python and ECMA-262 (U+001C..U+001F).
@@ -161,8 +207,10 @@ def build(
     backends: Sequence[str],
     models: Sequence[str],
     root_path: str = "",
+    auth_required: bool = False,
 ) -> dict[str, Any]:
-    """The document for `routes`, with components sized to `limits` and enums of the deployed names."""
+    """The document for `routes`, with components sized to `limits` and enums of the deployed names; the routes
+    that take a key are secured when `auth_required`."""
     doc = get_openapi(
         title="Cascade",
         version="0.1.0",
@@ -170,8 +218,11 @@ def build(
         routes=list(routes),
         servers=[{"url": root_path}] if root_path else None,
     )
-    doc.setdefault("components", {}).setdefault("schemas", {}).update(_components(limits, backends, models))
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {}).update(_components(limits, backends, models))
+    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     for path, operations in doc.get("paths", {}).items():
+        _secure(operations, auth_required)
         if path.startswith("/v1/"):
             for operation in operations.values():
                 # FastAPI documents a 422 for any path parameter; on /v1 such an error is OpenAI's 400.

@@ -4,6 +4,8 @@
 # validate the config's args into AppArgs, and a string annotation would hand the builder a plain dict.
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.serve import Application
 from ray.serve.deployment import Deployment
 
+from cascade.access_config import AccessConfig, QuotaConfig
 from cascade.config import (
     BackendArgs,
     CircuitArgs,
@@ -73,6 +76,8 @@ class AppArgs(BaseModel):
     storage_dir: str = "generated_images"
     storage: StorageArgs = Field(default_factory=StorageArgs)
     circuit: CircuitArgs = Field(default_factory=CircuitArgs)
+    # API keys (auth: off | required), per-key and per-backend limits, prices, Sentry (README: "Keys and limits").
+    access: AccessConfig = Field(default_factory=AccessConfig)
     jobs: JobArgs = Field(default_factory=JobArgs)
     # The base of the `url` answers of /v1/images/generations when clients reach the service through a proxy.
     public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
@@ -124,13 +129,33 @@ def plan(args: AppArgs, cluster: ClusterInfo) -> tuple[dict[str, BackendArgs], d
     return deployed, left_out
 
 
+def warn_unshared_limits(args: AppArgs, environ: Mapping[str, str]) -> str | None:
+    """With limits in play and room for more than one gateway replica, each replica without CASCADE_REDIS_URL would
+    keep its own count (N replicas, N times the limit). The builder may not see the replicas' environment (a cluster's
+    head): a warning, not a refusal."""
+    options = args.gateway
+    replicas = (options.autoscaling_config or {}).get("max_replicas", options.num_replicas or 1)
+    limits = args.access.limits
+    limited = args.access.auth == "required" or limits.anonymous != QuotaConfig() or bool(limits.backend_caps)
+    if replicas > 1 and limited and not (environ.get("CASCADE_REDIS_URL") or "").strip():
+        message = (
+            f"the gateway may run {replicas} replicas but CASCADE_REDIS_URL is not set here: replicas without it keep "
+            "their limits each in its own memory, so every limit is multiplied by the number of replicas"
+        )
+        logger.warning(message)
+        return message
+    return None
+
+
 def build_app(args: AppArgs) -> Application:
+    warn_unshared_limits(args, os.environ)
     deployed, left_out = plan(args, cluster_info())
     # Always there: it holds /api/jobs as well as the backends' progress.
     board = ProgressBoard.options(name="progress").bind(args.jobs)
     handles: dict[str, Any] = {}
     for name, backend in deployed.items():
         kind = DEPLOYMENTS[name]
+        backend = backend.model_copy(update={"sentry": args.access.sentry})
         extra = (board,) if kind.reports_progress else ()
         handles[name] = kind.deployment.options(name=name, **backend.deployment.as_options()).bind(backend, *extra)
     settings = GatewaySettings(
@@ -151,6 +176,7 @@ def build_app(args: AppArgs) -> Application:
         limits=args.limits,
         circuit=args.circuit,
         storage=args.storage,
+        access=args.access,
         jobs=args.jobs,
         public_base_url=args.public_base_url,
     )

@@ -4,6 +4,8 @@
 # wrapper, which cannot see this module's names in string annotations.
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import time
@@ -19,10 +21,19 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from cascade import openapi
+from cascade import observe, openapi
+from cascade.access import INTERNAL, Grant
 from cascade.circuit import CircuitBreaker
 from cascade.config import GatewaySettings
-from cascade.errors import AllBackendsFailed, BackendFailed, CascadeError, RequestRejected, http_status
+from cascade.errors import (
+    AllBackendsFailed,
+    BackendFailed,
+    CascadeError,
+    Forbidden,
+    RequestRejected,
+    http_headers,
+    http_status,
+)
 from cascade.fallback import ChainResult, ChainWatcher, Step, run_chain
 from cascade.images import ImageService, NewImage, SaveOutcome
 from cascade.images import api as history
@@ -31,6 +42,8 @@ from cascade.images.schemas import ImagePage, ImageRecord
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest, decode_body, parse_request
 from cascade.svg import svg_result
 from cascade.types import ImageJob, ImageResult
+from deployments import access
+from deployments.access import Admitted, Identified, Viewer
 from deployments.job_runner import JobRunner
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
 from deployments.routes import docs, jobs, openai, read_capped
@@ -50,6 +63,7 @@ api = FastAPI(
 openai.install(api)
 api.include_router(jobs.router)
 api.include_router(docs.router)
+access.install(api)
 
 
 @api.exception_handler(CascadeError)
@@ -57,11 +71,11 @@ async def _cascade_error(request: Request, exc: CascadeError) -> JSONResponse:
     if openai.is_openai(request):
         return openai.error_response(exc)
     body: dict[str, Any] = {"error": str(exc), "request_id": request_id()}
-    if isinstance(exc, RequestRejected):
+    if isinstance(exc, RequestRejected | Forbidden):
         body["field"] = exc.field
     if isinstance(exc, AllBackendsFailed | BackendFailed):
         body["attempts"] = [AttemptModel.of(a).model_dump() for a in exc.attempts]
-    return JSONResponse(body, status_code=http_status(exc))
+    return JSONResponse(body, status_code=http_status(exc), headers=http_headers(exc))
 
 
 @api.exception_handler(RequestValidationError)
@@ -110,6 +124,8 @@ class Gateway:
         # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
         self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
         self.images.start()
+        # Keys, limits and Sentry; refuses to start with auth off on a public HTTP host (deployments/access.py).
+        self.access = access.replica_access(settings, self.images)
         # Which replica answered (its Serve id, not its address): tells replicas and nodes apart when debugging.
         self.served_by = {"x-cascade-replica": serve.get_replica_context().replica_id.unique_id}
         self.breakers = {
@@ -133,10 +149,10 @@ class Gateway:
     # --- HTTP -------------------------------------------------------------------------------------------------
 
     @api.post("/api/generate/image", **openapi.GENERATE_IMAGE)
-    async def http_generate(self, request: Request) -> Response:
+    async def http_generate(self, request: Request, grant: Admitted) -> Response:
         # A client that hangs up cancels this handler (Serve's proxy cancels the request), and with it the backend
         # call in flight (run_chain cancels its downstream call when it is cancelled itself).
-        answer = await self.generate(await self.read_json(request))
+        answer = await self.generate(await self.read_json(request), grant=grant)
         # pydantic writes the JSON bytes in one pass; the data URI is most of them (bench/RESULTS.md, issue 14).
         return Response(answer.model_dump_json(by_alias=True), media_type="application/json", headers=self.served_by)
 
@@ -156,24 +172,28 @@ class Gateway:
     @api.get("/api/images", response_model=ImagePage, **openapi.LIST_IMAGES)
     async def list_images(
         self,
+        grant: Identified,
         limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         backend: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="case-insensitive substring of the prompt")] = None,
     ) -> ImagePage:
-        return await history.list_images(self.images, limit, cursor, backend, q)
+        return await history.list_images(self.images, limit, cursor, backend, q, self.access.owner(grant))
 
     @api.get("/api/images/{image_id}", response_model=ImageRecord, **openapi.GET_IMAGE)
-    async def get_image(self, image_id: uuid.UUID) -> ImageRecord:
-        return await history.get_image(self.images, image_id)
+    async def get_image(self, image_id: uuid.UUID, grant: Identified) -> ImageRecord:
+        return await history.get_image(self.images, image_id, self.access.owner(grant))
 
     @api.delete("/api/images/{image_id}", status_code=204, response_class=Response, **openapi.DELETE_IMAGE)
-    async def delete_image(self, image_id: uuid.UUID) -> Response:
-        await history.delete_image(self.images, image_id)
+    async def delete_image(self, image_id: uuid.UUID, grant: Identified) -> Response:
+        await history.delete_image(self.images, image_id, self.access.owner(grant))
         return Response(status_code=204)
 
     @api.get("/healthz")
-    async def healthz(self) -> dict[str, Any]:
+    async def healthz(self, viewer: Viewer) -> dict[str, Any]:
+        if viewer is None or not self.access.sees_everything(viewer):
+            # Open to load balancers and probes; what is deployed where, and why not, is for admin keys.
+            return {"status": "ok", "auth": "required"}
         await self.replicas.fresh()
         jobs = await self._from_board("jobs")
         described = await self._from_board("replicas")
@@ -211,29 +231,60 @@ class Gateway:
 
     # --- Python callers (serve.get_app_handle(...).generate.remote(...)) and HTTP alike -----------------------
 
-    def check(self, body: ImageRequest | Mapping[str, Any]) -> ImageRequest:
-        """The validated request, or the RequestRejected that `generate` would raise for it."""
+    def check(self, body: ImageRequest | Mapping[str, Any], grant: Grant | None = None) -> ImageRequest:
+        """The validated request, or the RequestRejected (or the 403 for a backend the key may not use) that
+        `generate` would raise for it."""
         request, _, _ = parse_request(body, self.settings.limits)
         self._plan(request)
+        self.access.check_backend(grant or INTERNAL, request.backend)
         return request
 
-    def models(self) -> dict[str, str | None]:
-        """What can serve, by OpenAI model id: `cascade` (the whole chain) and each deployed backend."""
+    def models(self, grant: Grant | None = None) -> dict[str, str | None]:
+        """What can serve, by OpenAI model id: `cascade` (the whole chain) and each deployed backend (those the
+        caller's key may use, when `grant` is given)."""
+        key = None if grant is None else grant.key
         deployed = [name for name in self.settings.order if name == "svg" or name in self.backends]
-        return {"cascade": None, **{name: name for name in deployed}}
+        return {"cascade": None, **{name: name for name in deployed if key is None or key.may_use(name)}}
 
-    async def run_job(self, job_id: str, request: ImageRequest) -> None:
-        """A job's run, called through this deployment's handle by the replica that took POST /api/jobs."""
-        if self.runner is not None:
-            await self.runner.run(job_id, request, self.generate)
+    async def run_job(self, job_id: str, request: ImageRequest, grant: Grant | None = None) -> bool:
+        """A job's run, called through this deployment's handle by the replica that took POST /api/jobs; whether it
+        made its image. That replica admitted it and holds its image against the key's day (`prepaid`)."""
+        if self.runner is None:
+            return False
+        return await self.runner.run(job_id, request, functools.partial(self.generate, grant=grant, prepaid=True))
 
     async def generate(
-        self, body: ImageRequest | Mapping[str, Any], watcher: ChainWatcher | None = None, tag: str | None = None
+        self,
+        body: ImageRequest | Mapping[str, Any],
+        watcher: ChainWatcher | None = None,
+        tag: str | None = None,
+        *,
+        grant: Grant | None = None,
+        prepaid: bool = False,
     ) -> GenerateResponse:
         """`watcher` hears each attempt as it happens; `tag` (a job's id) replaces the request id towards the
-        backends, so that their progress posts name the job."""
+        backends, so that their progress posts name the job. `grant`: who asks (from `Admitted`); None for Python
+        handle callers, who are in the cluster and trusted. `prepaid`: the caller already counted this image
+        against the key's day (a job, several images of one /v1 call)."""
+        grant = grant or INTERNAL
         request, width, height = parse_request(body, self.settings.limits)
         names = self._plan(request)
+        self.access.check_backend(grant, request.backend)
+        rid = tag or request_id()
+        with observe.request_scope(request_id=rid, key_id=grant.key_id, prompt=request.prompt):
+            async with contextlib.nullcontext() if prepaid else self.access.images(grant):
+                return await self._generate(request, width, height, names, grant, rid, watcher)
+
+    async def _generate(
+        self,
+        request: ImageRequest,
+        width: int,
+        height: int,
+        names: tuple[str, ...],
+        grant: Grant,
+        rid: str,
+        watcher: ChainWatcher | None,
+    ) -> GenerateResponse:
         await self.replicas.loaded()
         started = time.monotonic()
         job = ImageJob(
@@ -243,15 +294,17 @@ class Gateway:
             seed=request.seed if request.seed is not None else stable_seed(request.prompt),
             options=request.options(),
             deadline=time.time() + self.settings.request_timeout_s,
-            request_id=tag or request_id(),
+            request_id=rid,
         )
-        steps = [self._step(name, job, request) for name in names]
+        guard = self.access.chain(grant)
+        steps = [guard.step(self._step(name, job, request)) for name in names]
         chain = await run_chain(steps, started + self.settings.request_timeout_s, watcher=watcher)
-        self._account(chain)
+        self._account(chain, grant, job.request_id)
         if chain.refused is not None:
             raise chain.refused
         if chain.result is None:
-            raise AllBackendsFailed(chain.attempts)
+            # A request that named a backend a limit kept it from gets that limit's answer (429), not a 503.
+            raise guard.refusal(request.backend) or AllBackendsFailed(chain.attempts)
         # Encoding a multi-megabyte image would stall every other request on this replica's loop; the save
         # (object, then row) runs alongside it on the image service's own threads, bounded by its timeout.
         result = chain.result
@@ -259,7 +312,7 @@ class Gateway:
             result = await asyncio.to_thread(_encoded, result, request.output_format, request.output_compression)
         data_uri, saved = await asyncio.gather(
             asyncio.to_thread(encode_data_uri, result.mime, result.data),
-            self.images.save(self._new_image(request, job, result, chain)),
+            self.images.save(self._new_image(request, job, result, chain, grant.key_id)),
         )
         return self._answer(job, result, chain, data_uri, saved)
 
@@ -317,9 +370,10 @@ class Gateway:
         except Exception:
             logger.info("waking %s failed", name, exc_info=True)
 
-    def _account(self, chain: ChainResult) -> None:
+    def _account(self, chain: ChainResult, grant: Grant, rid: str) -> None:
         served = chain.result is not None
         for depth, attempt in enumerate(chain.attempts, start=1):
+            observe.report_attempt(attempt, request_id=rid, key_id=grant.key_id)
             tags = {"backend": attempt.backend, "outcome": attempt.outcome}
             self.metrics.attempts.inc(tags=tags)
             self.metrics.latency.observe(attempt.elapsed_ms, tags=tags)
@@ -329,9 +383,12 @@ class Gateway:
             if name in self.breakers:
                 self.breakers[name].record(outcome)
         self.metrics.requests.inc(tags={"result": "ok" if served else "refused" if chain.refused else "failed"})
-        logger.info("chain: %s", ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts))
+        outcomes = ", ".join(f"{a.backend}={a.outcome}" for a in chain.attempts)
+        logger.info("chain: %s key=%s", outcomes, grant.key_id or grant.caller.key_id)
 
-    def _new_image(self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult) -> NewImage:
+    def _new_image(
+        self, request: ImageRequest, job: ImageJob, result: ImageResult, chain: ChainResult, key_id: str | None
+    ) -> NewImage:
         return NewImage(
             data=result.data,
             mime=result.mime,
@@ -345,6 +402,7 @@ class Gateway:
             attempts=[AttemptModel.of(a).model_dump() for a in chain.attempts],
             meta=dict(result.meta),
             request_id=job.request_id,
+            api_key_id=key_id,
         )
 
     def _answer(

@@ -13,12 +13,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, RequestCancelledError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from cascade.access import INTERNAL, Grant
 from cascade.errors import AllBackendsFailed, CascadeError, Refused
 from cascade.fallback import ChainWatcher
 from cascade.schemas import AttemptModel, GenerateResponse, ImageRequest
@@ -30,6 +32,7 @@ logger = logging.getLogger("ray.serve")
 _EARLY_KEEP_S = 60.0
 
 Generate = Callable[[ImageRequest, ChainWatcher, str], Awaitable[GenerateResponse]]
+Settle = Callable[[bool], Awaitable[None]]
 
 
 class _Reporter:
@@ -59,6 +62,15 @@ class _Reporter:
                 logger.warning("job %s: could not post %s", self.job_id, method, exc_info=True)
 
 
+async def _settle(settle: Settle | None, job_id: str, made: bool) -> None:
+    if settle is None:
+        return
+    try:
+        await settle(made)
+    except Exception:  # the limits' own cleanup never raises; this is belt and braces for a job's ending
+        logger.warning("job %s: could not settle its limits", job_id, exc_info=True)
+
+
 def finished(response: GenerateResponse) -> dict[str, Any]:
     """A done job's result: the image itself only when it was not saved (otherwise `saved` has it)."""
     body = response.to_json()
@@ -79,28 +91,43 @@ class JobRunner:
 
     # --- the replica that took POST /api/jobs -------------------------------------------------------------------
 
-    async def submit(self, job_id: str, request: ImageRequest) -> dict[str, Any] | None:
-        """Record the job and queue its run; its view, or None when the board holds too many jobs."""
+    async def submit(
+        self, job_id: str, request: ImageRequest, grant: Grant = INTERNAL, settle: Settle | None = None
+    ) -> dict[str, Any] | None:
+        """Record the job and queue its run; its view, or None when the board holds too many jobs.
+
+        `grant`: who submitted it (its key id goes on the job, its limits go with the run). `settle(made)` is awaited
+        once the job can no longer make its image (its concurrency slot freed, its held image kept or given back),
+        also when it is not queued at all."""
         summary = request.model_dump(mode="json", exclude_none=True)
-        view = await self.board.create_job.remote(job_id, self.owner, summary)
+        try:
+            view = await self.board.create_job.remote(job_id, self.owner, summary, grant.key_id)
+        except BaseException:
+            await _settle(settle, job_id, False)
+            raise
         if view is None:
+            await _settle(settle, job_id, False)
             return None
         if self._gateway is None:
             self._gateway = self._make_gateway()
-        response = self._gateway.run_job.remote(job_id, request)
+        # The run needs who asked and their limits, not this replica's concurrency lease (released here).
+        response = self._gateway.run_job.remote(job_id, request, replace(grant, admission=None))
         self.queued[job_id] = response
-        waiter = asyncio.ensure_future(self._await_run(job_id, response))
+        waiter = asyncio.ensure_future(self._await_run(job_id, response, settle))
         self._waiters.add(waiter)
         waiter.add_done_callback(self._waiters.discard)
         self._beat()
         return view
 
-    async def _await_run(self, job_id: str, response: DeploymentResponse) -> None:
+    async def _await_run(self, job_id: str, response: DeploymentResponse, settle: Settle | None) -> None:
+        # Whether the image was made; unknown when the run died on the way, and then it stays counted (the safe side).
+        made = True
         try:
-            await response
+            made = bool(await response)
         except (RequestCancelledError, asyncio.CancelledError):
-            pass  # cancelled while queued: the board already says so
+            made = False  # cancelled while queued: the board already says so
         except BackPressureError:
+            made = False
             await self._end(job_id, "failed", "every gateway replica is busy and their queue is full")
         except RayActorError:
             await self._end(job_id, "lost", "the gateway replica running it died")
@@ -109,6 +136,7 @@ class JobRunner:
             await self._end(job_id, "lost", f"its run failed: {type(exc).__name__}")
         finally:
             self.queued.pop(job_id, None)
+            await _settle(settle, job_id, made)
 
     async def _end(self, job_id: str, status: str, why: str) -> None:
         try:
@@ -118,9 +146,10 @@ class JobRunner:
 
     # --- the replica that runs it (inside its own `run_job` request) ------------------------------------------
 
-    async def run(self, job_id: str, request: ImageRequest, generate: Generate) -> None:
+    async def run(self, job_id: str, request: ImageRequest, generate: Generate) -> bool:
+        """Whether the job made its image."""
         if not await self.board.start_job.remote(job_id, self.owner):
-            return  # cancelled (or lost) while it waited in the queue
+            return False  # cancelled (or lost) while it waited in the queue
         reporter = _Reporter(self.board, job_id)
         task = asyncio.ensure_future(generate(request, reporter, job_id))
         self.running[job_id] = task
@@ -150,6 +179,7 @@ class JobRunner:
             await reporter.close()
         logger.info("job %s %s%s", job_id, status, f": {error}" if error else "")
         await self.board.finish_job.remote(job_id, status, result, error, attempts)
+        return status == "done"
 
     # --- leases and stops ----------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.types import ImageJob, ImageResult
-from deployments.plumbing import share_serve_logging
+from deployments.plumbing import start_replica
 
 
 class PillowArgs(BackendArgs):
@@ -27,7 +27,7 @@ class PillowArgs(BackendArgs):
 @serve.deployment
 class PillowBackend:
     def __init__(self, args: PillowArgs) -> None:
-        share_serve_logging()
+        start_replica("pillow", args.sentry)
         from models.local.generate_cpu_image import generate_png
         from models.local.tuning import tune_malloc
 

@@ -13,6 +13,7 @@ from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from cascade.access_config import SentryConfig
 from cascade.errors import BackendBusy
 from cascade.types import ImageJob, ImageResult
 
@@ -128,6 +129,15 @@ def share_serve_logging(name: str = "models") -> None:
     ours.handlers = list(serve_logger.handlers)
     ours.setLevel(serve_logger.level)
     ours.propagate = False
+
+
+def start_replica(component: str, sentry: SentryConfig | None) -> None:
+    """What a backend replica's __init__ does first: our loggers on Serve's handlers, and Sentry (tagged with the
+    component) when SENTRY_DSN is set in its environment."""
+    share_serve_logging()
+    from cascade import observe
+
+    observe.init_sentry(sentry or SentryConfig(), component=component)
 
 
 def request_id() -> str:

@@ -71,9 +71,11 @@ class ProgressBoard:
 
     # --- /api/jobs ---------------------------------------------------------------------------------------------
 
-    async def create_job(self, job_id: str, owner: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    async def create_job(
+        self, job_id: str, owner: str, request: dict[str, Any], key_id: str | None = None
+    ) -> dict[str, Any] | None:
         self._start_ticker()
-        return self._after(self.table.create(job_id, owner, request))
+        return self._after(self.table.create(job_id, owner, request, key_id))
 
     async def start_job(self, job_id: str, owner: str) -> bool:
         return self._after(self.table.start(job_id, owner))

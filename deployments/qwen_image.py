@@ -21,7 +21,7 @@ from ray.serve.handle import DeploymentHandle
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.errors import BackendFailed, Declined, JobRejected
 from cascade.types import ImageJob, ImageResult
-from deployments.plumbing import share_serve_logging
+from deployments.plumbing import start_replica
 from models.qwen_image.errors import EngineUnhealthy, WeightsError
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class _Run:
 @serve.deployment
 class QwenImageBackend:
     def __init__(self, args: QwenImageArgs, board: DeploymentHandle | None = None) -> None:
-        share_serve_logging()
+        start_replica("qwen_image", args.sentry)
         from ray.serve import metrics
 
         from models.qwen_image import QwenImageEngine

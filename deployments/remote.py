@@ -13,7 +13,7 @@ from ray import serve
 
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.types import ImageJob, ImageResult
-from deployments.plumbing import share_serve_logging
+from deployments.plumbing import start_replica
 
 if TYPE_CHECKING:
     from models.remote.config import ProviderConfig
@@ -105,7 +105,7 @@ class RemoteArgs(BackendArgs):
 @serve.deployment
 class RemoteBackend:
     def __init__(self, args: RemoteArgs) -> None:
-        share_serve_logging()
+        start_replica("remote", args.sentry)
         from models.remote.chain import new_client
 
         self.args = args

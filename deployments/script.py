@@ -14,7 +14,7 @@ from ray import serve
 from cascade.config import BackendArgs, DeploymentOptions
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
-from deployments.plumbing import share_serve_logging
+from deployments.plumbing import start_replica
 
 
 class ScriptArgs(BackendArgs):
@@ -65,7 +65,7 @@ class ScriptArgs(BackendArgs):
 @serve.deployment
 class ScriptBackend:
     def __init__(self, args: ScriptArgs) -> None:
-        share_serve_logging()
+        start_replica("script", args.sentry)
         import httpx
 
         from models.remote.fetch import UrlPolicy

@@ -14,7 +14,7 @@ from cascade.config import BackendArgs, DeploymentOptions
 from cascade.domain import PRESETS_WORDS, Domain, DomainArgs, preset, release_preset
 from cascade.errors import JobRejected
 from cascade.types import ImageJob, ImageResult
-from deployments.plumbing import share_serve_logging
+from deployments.plumbing import start_replica
 
 
 class StyleGAN3Args(BackendArgs):
@@ -95,7 +95,7 @@ def _class_of(job: ImageJob, c_dim: int, domain: Domain | None) -> int | None:
 @serve.deployment
 class StyleGAN3Backend:
     def __init__(self, args: StyleGAN3Args) -> None:
-        share_serve_logging()
+        start_replica("stylegan3", args.sentry)
         from models.stylegan3.engine import StyleGAN3Engine
         from models.stylegan3.errors import BAD_FILE_ERRORS, one_line
 

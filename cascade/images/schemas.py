@@ -32,6 +32,7 @@ class ImageRecord(BaseModel):
     sha256: str
     bytes: int
     request_id: str | None
+    api_key_id: str | None = Field(description="The id of the API key that made it (none when auth was off).")
     meta: dict[str, Any]
 
     @classmethod
@@ -54,6 +55,7 @@ class ImageRecord(BaseModel):
             sha256=g.sha256,
             bytes=g.bytes,
             request_id=g.request_id,
+            api_key_id=g.api_key_id,
             meta=dict(g.meta),
         )
 

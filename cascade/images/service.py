@@ -222,11 +222,11 @@ class ImageService:
         logger.warning(error)
         return SaveOutcome(error=error)
 
-    async def delete(self, ident: uuid.UUID) -> bool:
-        """Row hidden, object removed, row removed; False when there was no such image. Safe to repeat: a delete
-        that failed half-way is finished by the next one (or by the sweep)."""
+    async def delete(self, ident: uuid.UUID, owner: str | None = None) -> bool:
+        """Row hidden, object removed, row removed; False when there was no such image (made with `owner`'s key, when
+        given). Safe to repeat: a delete that failed half-way is finished by the next one (or by the sweep)."""
         await self.ready()
-        key = await self.bounded("index", self._rows, self.index.begin_delete, ident)
+        key = await self.bounded("index", self._rows, self.index.begin_delete, ident, owner)
         if key is None:
             return False
         await self.bounded("object store", self._objects, self.store.delete, key)
@@ -235,13 +235,15 @@ class ImageService:
 
     # --- reads ----------------------------------------------------------------------------------------------
 
-    async def get(self, ident: uuid.UUID) -> Generation | None:
+    async def get(self, ident: uuid.UUID, owner: str | None = None) -> Generation | None:
         await self.ready()
-        return await self.bounded("index", self._rows, self.index.get, ident)
+        return await self.bounded("index", self._rows, self.index.get, ident, owner)
 
-    async def page(self, limit: int, after: Cursor | None, backend: str | None, q: str | None) -> Page:
+    async def page(
+        self, limit: int, after: Cursor | None, backend: str | None, q: str | None, owner: str | None = None
+    ) -> Page:
         await self.ready()
-        return await self.bounded("index", self._rows, self.index.page, limit, after, backend, q)
+        return await self.bounded("index", self._rows, self.index.page, limit, after, backend, q, owner)
 
     async def open_object(self, name: str, byte_range: ByteRange | None, if_none_match: str | None) -> Opened:
         return await self.bounded("object store", self._objects, self.store.open, name, byte_range, if_none_match)

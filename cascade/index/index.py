@@ -106,16 +106,29 @@ class Index:
             self._bounded(conn)
             conn.execute(generations.insert().values(**values, status=STORED))
 
-    def get(self, ident: uuid.UUID) -> Generation | None:
+    def get(self, ident: uuid.UUID, owner: str | None = None) -> Generation | None:
+        """`owner`: only a row made with this API key (None: any row)."""
         query = select(*_COLUMNS).where(generations.c.id == ident, generations.c.status == STORED)
+        if owner is not None:
+            query = query.where(generations.c.api_key_id == owner)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return _generation(row) if row is not None else None
 
-    def page(self, limit: int, after: Cursor | None = None, backend: str | None = None, q: str | None = None) -> Page:
-        """Newest first. `q`: case-insensitive substring of the prompt (`%` and `_` in it are plain characters)."""
+    def page(
+        self,
+        limit: int,
+        after: Cursor | None = None,
+        backend: str | None = None,
+        q: str | None = None,
+        owner: str | None = None,
+    ) -> Page:
+        """Newest first. `q`: case-insensitive substring of the prompt (`%` and `_` in it are plain characters).
+        `owner`: only rows made with this API key."""
         c = generations.c
         query = select(*_COLUMNS).where(c.status == STORED)
+        if owner is not None:
+            query = query.where(c.api_key_id == owner)
         if after is not None:
             query = query.where(or_(c.created < after.created, (c.created == after.created) & (c.id < after.id)))
         if backend is not None:
@@ -129,13 +142,15 @@ class Index:
         rows = rows[:limit]
         return Page(rows, Cursor(rows[-1].created, rows[-1].id) if more else None)
 
-    def begin_delete(self, ident: uuid.UUID) -> str | None:
-        """Hide the row from every read (status `deleting`) and return its object key; None if there is no row.
-        A row already `deleting` (an earlier delete that could not remove its object) is handed back again."""
+    def begin_delete(self, ident: uuid.UUID, owner: str | None = None) -> str | None:
+        """Hide the row from every read (status `deleting`) and return its object key; None if there is no row (made
+        with `owner`'s key, when given). A row already `deleting` (an earlier delete that could not remove its object)
+        is handed back again."""
         c = generations.c
+        mine = c.id == ident if owner is None else (c.id == ident) & (c.api_key_id == owner)
         with self.engine.begin() as conn:
             self._bounded(conn)
-            key = conn.execute(select(c.object_key).where(c.id == ident)).scalar_one_or_none()
+            key = conn.execute(select(c.object_key).where(mine)).scalar_one_or_none()
             if key is not None:
                 conn.execute(update(generations).where(c.id == ident).values(status=DELETING))
         return key

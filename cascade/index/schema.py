@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -75,7 +78,8 @@ generations = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("request_id", String(128)),
     Column("status", String(16), nullable=False),
-    # Filled by the access layer (API keys); no foreign key here, its migration adds one.
+    # The API key that asked for it (None: auth off, or an in-cluster caller). No foreign key: keys are revoked, never
+    # deleted, so the id always resolves, and saving an image must not hinge on the key's row.
     Column("api_key_id", String(64)),
     CheckConstraint(f"status IN ('{STORED}', '{DELETING}')", name="ck_generations_status"),
 )
@@ -83,3 +87,23 @@ Index("uq_generations_object_key", generations.c.object_key, unique=True)
 Index("ix_generations_created_id", generations.c.created, generations.c.id)
 Index("ix_generations_backend_created_id", generations.c.backend, generations.c.created, generations.c.id)
 Index("ix_generations_api_key_id", generations.c.api_key_id)
+
+# API keys (cascade.keys): only the SHA-256 of a key is kept. Unset limits are NULL (the config's key_defaults apply).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(12), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("allowed_backends", JSONType),  # a sorted list of names; NULL: every backend
+    Column("rate_per_s", Float),
+    Column("burst", Integer),
+    Column("max_concurrency", Integer),
+    Column("daily_images", Integer),
+    Column("daily_spend_usd", Float),
+    # May read and delete every key's history and see /healthz in full.
+    Column("admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+Index("uq_api_keys_key_hash", api_keys.c.key_hash, unique=True)

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cascade.errors import Forbidden, Unauthorized
+from cascade.errors import Forbidden, StorageUnavailable, Unauthorized
 from cascade.keys import tokens
 from cascade.keys.store import KeyRecord, KeyStore
 
@@ -57,7 +57,9 @@ class Authenticator:
     """Checks keys against a store, remembering answers for `cache_s` so a request costs no store round trip.
 
     A revocation therefore takes effect on every replica within `cache_s`. Unknown keys are remembered too
-    (a client stuck retrying a wrong key costs one lookup per `cache_s`), in a bounded LRU.
+    (a client stuck retrying a wrong key costs one lookup per `cache_s`), in a bounded LRU. While the store does not
+    answer, a key this replica saw valid within `stale_s` stays valid (a database blip must not lock every client
+    out); any other key gets the store's 503.
     """
 
     def __init__(
@@ -66,9 +68,11 @@ class Authenticator:
         *,
         cache_s: float = 5.0,
         cache_size: int = 10_000,
+        stale_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.cache_s, self.cache_size, self._clock = store, cache_s, cache_size, clock
+        self.stale_s = stale_s
         self._cache: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
 
     async def authenticate(self, headers: Mapping[str, Any]) -> KeyRecord:
@@ -93,7 +97,12 @@ class Authenticator:
         if hit is not None and now - hit[0] < self.cache_s:
             self._cache.move_to_end(key_hash)
             return hit[1]
-        record = await self.store.lookup(key_hash)
+        try:
+            record = await self.store.lookup(key_hash)
+        except StorageUnavailable:
+            if hit is not None and hit[1] is not None and now - hit[0] < max(self.stale_s, self.cache_s):
+                return hit[1]
+            raise
         self._cache[key_hash] = (now, record)
         self._cache.move_to_end(key_hash)
         while len(self._cache) > self.cache_size:

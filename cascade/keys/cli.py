@@ -16,7 +16,13 @@ from cascade.limits.quota import Quota
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m cascade.keys", description="Manage Cascade API keys.")
+    p = argparse.ArgumentParser(
+        prog="python -m cascade.keys",
+        description="Manage Cascade API keys in the metadata database: --database-url, else CASCADE_DATABASE_URL, "
+        "else the serve config's storage.database_url, else its storage_dir's SQLite file (the embedded default).",
+    )
+    p.add_argument("--database-url", help="sqlite:///path or postgresql://... (default: see above)")
+    p.add_argument("--config", default="serve_config.yaml", help="serve config to read the database from")
     sub = p.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="make a key and print it (once)")
     create.add_argument("name", help="who or what the key is for")
@@ -26,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--concurrency", type=int, dest="max_concurrency", help="requests in flight at once")
     create.add_argument("--daily-images", type=int, help="images per UTC day")
     create.add_argument("--daily-spend-usd", type=float, help="remote-provider spend per UTC day, in USD")
+    create.add_argument("--admin", action="store_true", help="may read and delete every key's history")
     listing = sub.add_parser("list", help="show keys (never the keys themselves)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -45,6 +52,7 @@ def describe(record: KeyRecord) -> dict[str, Any]:
         "max_concurrency": q.max_concurrency,
         "daily_images": q.daily_images,
         "daily_spend_usd": q.daily_spend_usd,
+        "admin": record.admin,
         "created": record.created_at.isoformat(timespec="seconds"),
         "revoked": record.revoked_at.isoformat(timespec="seconds") if record.revoked_at else None,
     }
@@ -62,7 +70,7 @@ async def run(argv: list[str], store: KeyStore, out: TextIO = sys.stdout, err: T
                 daily_images=args.daily_images,
                 daily_spend_usd=args.daily_spend_usd,
             )
-            record, key = await create_key(store, args.name, allowed_backends=backends, quota=quota)
+            record, key = await create_key(store, args.name, allowed_backends=backends, quota=quota, admin=args.admin)
         except ValueError as exc:
             print(f"error: {exc}", file=err)
             return 2

@@ -23,6 +23,8 @@ class KeyRecord:
     # None: every backend. Otherwise only these (a request naming another one gets 403; the chain skips them).
     allowed_backends: frozenset[str] | None = None
     quota: Quota = field(default_factory=Quota)
+    # An operator's key: reads and deletes every key's history, sees /healthz in full.
+    admin: bool = False
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     revoked_at: datetime | None = None
 
@@ -62,6 +64,7 @@ async def create_key(
     *,
     allowed_backends: Iterable[str] | None = None,
     quota: Quota | None = None,
+    admin: bool = False,
 ) -> tuple[KeyRecord, str]:
     """Make a key, store its record, and return the record with the key (the only time the key exists in clear)."""
     name = name.strip()
@@ -72,7 +75,12 @@ async def create_key(
         raise ValueError("allowed_backends is empty: the key could use nothing (omit it to allow every backend)")
     new = tokens.generate()
     record = KeyRecord(
-        id=new.key_id, name=name, key_hash=new.key_hash, allowed_backends=backends, quota=quota or Quota()
+        id=new.key_id,
+        name=name,
+        key_hash=new.key_hash,
+        allowed_backends=backends,
+        quota=quota or Quota(),
+        admin=admin,
     )
     await store.create(record)
     return record, new.key

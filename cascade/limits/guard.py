@@ -1,6 +1,8 @@
 """The limits a gateway enforces, composed from `LimitStore` primitives: what the gateway calls.
 
-Per request: `admit` (rate, daily images, concurrency) before any work, `finish` after. Per backend call:
+Per request: `admit` (rate, daily images, concurrency) before any work, `finish` after; `admit(images=0)` leaves the
+daily image count to `hold_images`/`release_images` around each image (a request that asks for several, or that
+turns out invalid, counts what it really makes). Per backend call:
 `backend_slot` (a global cap that protects a GPU queue: None means "busy", go to the next backend) and, for
 the paid remote backend, `hold_spend` before and `settle_spend` after with the provider that sold the image.
 
@@ -59,6 +61,12 @@ class Admission:
 
 
 @dataclass(frozen=True)
+class ImageHold:
+    counter: str
+    images: int
+
+
+@dataclass(frozen=True)
 class Slot:
     backend: str
     lease: str | None  # None: no cap, or the store was down and the policy let it through
@@ -88,14 +96,8 @@ class Guard:
                 if not rate.allowed:
                     raise RateLimited("rate", f"over {q.rate_per_s:g} requests/s for key {key}", rate.headers())
                 headers = rate.headers()
-        counter = None
-        if q.daily_images is not None:
-            counter = self._name("images", key, self._day())
-            day = await self._ask("daily_images", self.store.reserve(counter, images, q.daily_images, self._day_left()))
-            if day is None:
-                counter = None
-            elif not day.allowed:
-                raise RateLimited("daily_images", f"daily image quota ({q.daily_images}) used up", day.headers())
+        hold = await self.hold_images(caller, images) if images > 0 else None
+        counter = hold.counter if hold is not None else None
         lease = None
         if q.max_concurrency is not None:
             lease = uuid.uuid4().hex
@@ -114,6 +116,25 @@ class Guard:
                 msg = f"{q.max_concurrency} requests already in flight for key {key}"
                 raise RateLimited("concurrency", msg, slot.headers())
         return Admission(caller, headers, lease, counter, images if counter else 0)
+
+    async def hold_images(self, caller: Caller, images: int = 1) -> ImageHold | None:
+        """Count `images` against the caller's UTC day before making them; 429 when the day cannot cover them.
+        None when the caller has no daily quota (or the store is down and the policy lets it through)."""
+        limit = caller.quota.daily_images
+        if limit is None:
+            return None
+        counter = self._name("images", caller.key_id, self._day())
+        day = await self._ask("daily_images", self.store.reserve(counter, images, limit, self._day_left()))
+        if day is None:
+            return None
+        if not day.allowed:
+            raise RateLimited("daily_images", f"daily image quota ({limit}) used up", day.headers())
+        return ImageHold(counter, images)
+
+    async def release_images(self, hold: ImageHold | None, made: int) -> None:
+        """Give back the held images that were not made. Never raises."""
+        if hold is not None:
+            await self._refund(hold.counter, hold.images - made)
 
     async def finish(self, admission: Admission, images_made: int) -> None:
         """Free the concurrency slot and give back images not made. Never raises: a lease the store missed

@@ -25,6 +25,7 @@ async def openapi_json(request: Request, gw: GatewayDep) -> JSONResponse:
         backends=list(gw.settings.order),
         models=list(gw.models()),
         root_path=request.scope.get("root_path", ""),
+        auth_required=gw.access.required,
     )
     return JSONResponse(doc)
 

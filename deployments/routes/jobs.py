@@ -13,13 +13,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cascade.errors import Conflict, NotFound, RequestRejected, Unavailable
 from cascade.jobs import EVENT_TYPES, TERMINAL, JobView
-from cascade.openapi import CAPPED_JSON_ERRORS, ErrorBody, body_ref, responses
+from cascade.openapi import CAPPED_JSON_ERRORS, READS, SPENDS, ErrorBody, body_ref, responses
 from cascade.schemas import ImageRequest
+from deployments.access import Identified, Job
 from deployments.routes import GatewayDep, app_url
 
 if TYPE_CHECKING:
     from ray.serve.handle import DeploymentHandle
 
+    from cascade.access import Grant
     from deployments.gateway import Gateway
     from deployments.job_runner import JobRunner
 
@@ -42,8 +44,11 @@ def _runner(gw: Gateway) -> tuple[JobRunner, DeploymentHandle]:
     return gw.runner, gw.board
 
 
-async def _job(board: DeploymentHandle, job_id: str) -> dict[str, Any]:
+async def _job(board: DeploymentHandle, job_id: str, gw: Gateway, grant: Grant) -> dict[str, Any]:
+    """The job's view; 404 also for another key's job (admin keys see every job), so ids cannot be probed."""
     view = await board.get_job.remote(job_id) if _JOB_ID.match(job_id) else None
+    if view is not None and not gw.access.sees_everything(grant) and view.get("key_id") != grant.key_id:
+        view = None
     if view is None:
         raise NotFound(f"no job {job_id[:80]!r} (finished jobs are kept for a while, then forgotten)")
     return view  # type: ignore[no-any-return]
@@ -55,26 +60,35 @@ async def _job(board: DeploymentHandle, job_id: str) -> dict[str, Any]:
     response_model=None,
     summary="Start a generation as a job",
     responses={
-        **responses(202, JobView, *CAPPED_JSON_ERRORS, 503),
+        **responses(202, JobView, *CAPPED_JSON_ERRORS, *SPENDS),
         202: {"model": JobView, "headers": {"Location": {"schema": {"type": "string"}, "description": "The job."}}},
     },
     openapi_extra=body_ref(ImageRequest),
 )
-async def submit(request: Request, gw: GatewayDep) -> JSONResponse:
+async def submit(request: Request, gw: GatewayDep, ticket: Job) -> JSONResponse:
+    # Admitted like a generate (rate, concurrency: the job holds its slot until it ends), checked like one (400s,
+    # 403 for a backend the key may not use), and its image counted against the key's day now: a job that could
+    # never run is refused here, not after the client went away. Spend is held when the remote backend is called.
     runner, _ = _runner(gw)
-    image_request = gw.check(await gw.read_json(request))
+    image_request = gw.check(await gw.read_json(request), ticket.grant)
+    await ticket.hold_image()
     job_id = uuid.uuid4().hex
-    view = await runner.submit(job_id, image_request)
+    view = await runner.submit(job_id, image_request, ticket.grant, ticket.hand_over())
     if view is None:
         raise Unavailable("too many unfinished jobs; try again later")
     location = app_url(request, f"/api/jobs/{job_id}")
     return JSONResponse(_view(view), status_code=202, headers={"location": location})
 
 
-@router.get("/{job_id}", response_model=None, summary="A job's state", responses=responses(200, JobView, 404))
-async def get(job_id: str, gw: GatewayDep) -> JSONResponse:
+@router.get(
+    "/{job_id}",
+    response_model=None,
+    summary="A job's state",
+    responses=responses(200, JobView, 404, *READS),
+)
+async def get(job_id: str, gw: GatewayDep, grant: Identified) -> JSONResponse:
     _, board = _runner(gw)
-    return JSONResponse(_view(await _job(board, job_id)))
+    return JSONResponse(_view(await _job(board, job_id, gw, grant)))
 
 
 @router.delete(
@@ -84,11 +98,11 @@ async def get(job_id: str, gw: GatewayDep) -> JSONResponse:
     description=f"Stops the backend at work (Qwen-Image at its next step). Answers 200 once the job has ended "
     f"`cancelled` (waiting up to {CANCEL_WAIT_S:g} s), 202 while it is still stopping, 409 when it had already "
     "ended otherwise.",
-    responses={**responses(200, JobView, 404, 409), 202: {"model": JobView}},
+    responses={**responses(200, JobView, 404, 409, *READS), 202: {"model": JobView}},
 )
-async def cancel(job_id: str, gw: GatewayDep) -> JSONResponse:
+async def cancel(job_id: str, gw: GatewayDep, grant: Identified) -> JSONResponse:
     _, board = _runner(gw)
-    await _job(board, job_id)
+    await _job(board, job_id, gw, grant)
     view = await board.cancel_job.remote(job_id, CANCEL_WAIT_S)
     if view is None:
         raise NotFound(f"no job {job_id!r}")
@@ -127,17 +141,17 @@ _EVENT = {
     responses={
         200: {"content": {"text/event-stream": {"schema": _EVENT}}, "description": "The event stream."},
         204: {"description": "The job ended and every event was already sent."},
-        400: {"model": ErrorBody},
-        404: {"model": ErrorBody},
+        **responses(400, ErrorBody, 404, *READS),
     },
 )
 async def events(
     job_id: str,
     gw: GatewayDep,
+    grant: Identified,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     _, board = _runner(gw)
-    view = await _job(board, job_id)
+    view = await _job(board, job_id, gw, grant)
     after = 0
     if last_event_id is not None:
         if not last_event_id.strip().isdigit() or len(last_event_id) > 12:

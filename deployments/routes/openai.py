@@ -26,7 +26,8 @@ from cascade.openai_compat import (
     model_list,
     plan_generation,
 )
-from cascade.openapi import CAPPED_JSON_ERRORS, body_ref, responses
+from cascade.openapi import CAPPED_JSON_ERRORS, READS, SPENDS, body_ref, responses
+from deployments.access import Admitted, Identified
 from deployments.plumbing import request_id
 from deployments.routes import GatewayDep, route_path
 
@@ -41,34 +42,45 @@ router = APIRouter(prefix="/v1", tags=["OpenAI Images API"])
     "/images/generations",
     response_model=None,
     summary="Create images (OpenAI-compatible)",
-    responses=responses(200, ImagesResponse, *CAPPED_JSON_ERRORS[:-1], 404, 503, error=OpenAIErrorBody),
+    responses=responses(200, ImagesResponse, *CAPPED_JSON_ERRORS[:-1], 404, *SPENDS, error=OpenAIErrorBody),
     openapi_extra=body_ref(GenerationsBody),
 )
-async def generations(request: Request, gw: GatewayDep) -> JSONResponse:
+async def generations(request: Request, gw: GatewayDep, grant: Admitted) -> JSONResponse:
     raw = await gw.read_json(request)
+    # Every deployed model, not only the key's: a model the key may not use is a 403, not a 404.
     gen = plan_generation(raw, gw.models(), unavailable=gw.left_out)
-    gw.check(gen.requests[0])  # the n requests differ only in their seeds: refuse a bad one before any work
-    results = await _all(gw.generate(body) for body in gen.requests)
+    gw.check(gen.requests[0], grant)  # the n requests differ only in their seeds: refuse a bad one before any work
+    # All n images counted against the key's day at once: a day that cannot cover them all refuses the call.
+    async with gw.access.images(grant, len(gen.requests)):
+        results = await _all(gw.generate(body, grant=grant, prepaid=True) for body in gen.requests)
     base = gw.settings.public_base_url or str(request.base_url)
     answer = images_response(gen, results, base, int(time.time()), request_id())
     return JSONResponse(answer.model_dump(mode="json"))
 
 
-@router.get("/models", response_model=None, summary="Models that can serve", responses=responses(200, ModelList))
-async def models(gw: GatewayDep) -> JSONResponse:
-    return JSONResponse(model_list(list(gw.models()), int(gw.settings.built_at)).model_dump(mode="json"))
+@router.get(
+    "/models",
+    response_model=None,
+    summary="Models that can serve (those the key may use)",
+    responses=responses(200, ModelList, *READS, error=OpenAIErrorBody),
+)
+async def models(gw: GatewayDep, grant: Identified) -> JSONResponse:
+    # The models this key may use.
+    return JSONResponse(model_list(list(gw.models(grant)), int(gw.settings.built_at)).model_dump(mode="json"))
 
 
 @router.get(
     "/models/{model_id}",
     response_model=None,
     summary="One model",
-    responses=responses(200, OpenAIModel, 404, error=OpenAIErrorBody),
+    responses=responses(200, OpenAIModel, 403, 404, *READS, error=OpenAIErrorBody),
 )
-async def model(model_id: str, gw: GatewayDep) -> JSONResponse:
+async def model(model_id: str, gw: GatewayDep, grant: Identified) -> JSONResponse:
     available = gw.models()
     if model_id not in available:
-        raise ModelNotFound(model_id, list(available), gw.left_out.get(model_id))
+        raise ModelNotFound(model_id, list(gw.models(grant)), gw.left_out.get(model_id))
+    if available[model_id] is not None:
+        gw.access.check_backend(grant, available[model_id])
     return JSONResponse(OpenAIModel(id=model_id, created=int(gw.settings.built_at)).model_dump(mode="json"))
 
 

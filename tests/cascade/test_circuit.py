@@ -41,8 +41,8 @@ def test_half_open_lets_exactly_one_probe_through_and_its_result_decides() -> No
     assert breaker.state == "closed" and breaker.skip_reason() is None
 
 
-@pytest.mark.parametrize("outcome", ["busy", "declined"])
-def test_busy_or_declined_is_not_a_failure_and_frees_the_probe(outcome: Outcome) -> None:
+@pytest.mark.parametrize("outcome", ["busy", "declined", "skipped"])
+def test_busy_declined_or_skipped_by_a_limit_is_not_a_failure_and_frees_the_probe(outcome: Outcome) -> None:
     clock = Clock()
     breaker = CircuitBreaker(1, 10, clock)
     for _ in range(5):
@@ -163,11 +163,10 @@ def test_a_failure_reported_while_open_restarts_the_cool_down() -> None:
     assert breaker.state == "open" and "retry in 4.0 s" in (breaker.skip_reason() or "")
 
 
-def test_only_busy_frees_a_probe_in_flight() -> None:
+def test_a_probe_in_flight_keeps_others_out_until_it_reports() -> None:
     clock = Clock()
     breaker = CircuitBreaker(1, 10, clock)
     breaker.record("error")
     clock.now += 10
     assert breaker.skip_reason() is None
-    breaker.record("skipped")
     assert "probe in flight" in (breaker.skip_reason() or "")

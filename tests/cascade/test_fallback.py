@@ -10,7 +10,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from cascade.errors import BackendBusy, BackendFailed, Declined, JobRejected, Refused
-from cascade.fallback import Call, Step, run_chain
+from cascade.fallback import Call, Skipped, Step, run_chain
 from cascade.types import Attempt, ImageResult
 
 IMAGE = ImageResult(b"png", "image/png", 8, 8, 1, "fake")
@@ -209,6 +209,18 @@ def test_a_declined_step_moves_on_at_once_and_is_not_a_failure() -> None:
     assert [(a.backend, a.outcome) for a in chain.attempts] == [("qwen", "declined"), ("p", "ok")]
     assert chain.attempts[0].error == "needs ~95 s at the measured speed, 40 s left before the deadline"
     assert chain.health == {"qwen": "declined", "p": "ok"}
+
+
+def test_a_step_whose_call_says_skipped_is_reported_skipped_and_not_counted_against_its_backend() -> None:
+    async def over_budget() -> ImageResult:
+        raise Skipped("daily remote spend limit ($1) reached: $0 left")
+
+    chain = _run([Step("remote", 5, _task(over_budget)), Step("p", 5, _task(_ok))])
+    assert [(a.backend, a.outcome, a.error) for a in chain.attempts] == [
+        ("remote", "skipped", "daily remote spend limit ($1) reached: $0 left"),
+        ("p", "ok", None),
+    ]
+    assert chain.health == {"remote": "skipped", "p": "ok"} and chain.backend == "p"
 
 
 def test_declined_survives_pickling_as_ray_sends_it() -> None:

@@ -33,8 +33,9 @@ def _types(table: JobTable, job_id: str, after: int = 0) -> list[str]:
 
 def test_a_job_runs_through_its_attempts_to_done(clock: Clock) -> None:
     table = _table(clock)
-    view = table.create("j1", "gw-a", {"prompt": "p"})
+    view = table.create("j1", "gw-a", {"prompt": "p"}, key_id="k1")
     assert view is not None and view["status"] == "queued" and view["last_event_id"] == 1
+    assert view["key_id"] == "k1"  # who may see it, kept for its whole life
     assert table.start("j1", "gw-b")
     table.attempt_started("j1", "qwen_image")
     table.progress("j1", "qwen_image", 3, 8)

@@ -48,6 +48,51 @@ def test_v1_documents_openai_errors_and_no_422(doc: dict) -> None:
                         assert ref.endswith("/OpenAIErrorBody")
 
 
+def _build(auth_required: bool) -> dict:
+    from deployments.routes import jobs, openai
+
+    app = FastAPI()
+    openai.install(app)
+    app.include_router(jobs.router)
+    return openapi.build(
+        app.routes,
+        limits=Limits(),
+        backends=["pillow", "svg"],
+        models=["cascade", "pillow", "svg"],
+        auth_required=auth_required,
+    )
+
+
+def test_routes_that_take_a_key_document_401_403_429_with_their_headers_and_the_two_ways_to_send_it() -> None:
+    doc = _build(auth_required=True)
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "x-api-key"}
+    either = [{"bearer": []}, {"apiKey": []}]
+    generations = doc["paths"]["/v1/images/generations"]["post"]
+    assert generations["security"] == either
+    answers = generations["responses"]
+    assert {"401", "403", "429"} <= set(answers)
+    assert answers["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIErrorBody")
+    assert {"Retry-After", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(
+        answers["429"]["headers"]
+    )
+    assert "WWW-Authenticate" in answers["401"]["headers"]
+    submit = doc["paths"]["/api/jobs"]["post"]
+    assert submit["security"] == either and {"401", "403", "429"} <= set(submit["responses"])
+    assert submit["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    for path in ("/api/jobs/{job_id}", "/api/jobs/{job_id}/events", "/v1/models"):
+        for operation in doc["paths"][path].values():
+            assert operation["security"] == either and "401" in operation["responses"], path
+
+
+def test_with_auth_off_the_same_routes_take_no_key() -> None:
+    doc = _build(auth_required=False)
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey"}  # described, not demanded
+    assert "security" not in doc["paths"]["/v1/images/generations"]["post"]
+    assert "security" not in doc["paths"]["/api/jobs"]["post"] and "security" not in doc
+
+
 def test_the_prompt_pattern_means_what_python_s_strip_means_for_every_character(doc: dict) -> None:
     # A pattern's `\\s` differs between Python and ECMA-262; the spelled-out class must agree with str.isspace()
     # (which parse_request's strip() uses), or a fuzzer's "valid" prompt would be refused.

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from cascade.config import ClusterInfo
-from deployments.app import PROJECT_ROOT, AppArgs, plan
+from deployments.app import PROJECT_ROOT, AppArgs, plan, warn_unshared_limits
 
 KEYS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY", "FAL_API_KEY")
 
@@ -75,6 +75,8 @@ def test_the_gpu_variant_and_the_rayservice_carry_the_same_application() -> None
         {"storage": {"database_url": "mysql://u:p@h/db"}},
         {"storage": {"timeout_s": 60, "sweep_grace_s": 120}},
         {"gateway": {"max_replicas_per_node": 0}},
+        {"access": {"auth": "maybe"}},
+        {"access": {"limits": {"backend_caps": {"qwen_image": 0}}}},
     ],
 )
 def test_bad_config_is_refused_at_load(bad: dict[str, Any]) -> None:
@@ -93,3 +95,30 @@ def test_storage_comes_from_config_else_the_replica_environment_else_the_embedde
     assert resolve_urls(args.storage, folder, env) == ("s3://images/prod", args.storage.database_url)
     assert resolve_urls(AppArgs().storage, folder, env) == ("s3://env/images", "postgresql://env/db")
     assert resolve_urls(AppArgs().storage, folder, {}) == (str(folder), f"sqlite:///{folder}/cascade.sqlite3")
+
+
+def _serve_config(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_embedded_default_may_run_without_keys_because_it_binds_loopback_and_the_gpu_config_requires_keys() -> None:
+    embedded = _serve_config(PROJECT_ROOT / "serve_config.yaml")
+    args = AppArgs.model_validate(embedded["applications"][0]["args"])
+    assert args.access.auth == "off"
+    args.access.check_host(embedded["http_options"]["host"])
+    assert warn_unshared_limits(args, {}) is None  # no limits configured: nothing to multiply
+    gpu = _serve_config(PROJECT_ROOT / "serve_config.gpu.yaml")
+    gpu_args = AppArgs.model_validate(gpu["applications"][0]["args"])
+    assert gpu["http_options"]["host"] == "0.0.0.0" and gpu_args.access.auth == "required"
+    gpu_args.access.check_host("0.0.0.0")
+    with pytest.raises(ValueError, match="not loopback"):
+        args.access.check_host(gpu["http_options"]["host"])
+
+
+def test_the_builder_warns_when_several_gateway_replicas_would_each_keep_their_own_limits() -> None:
+    gpu = AppArgs.model_validate(_args(PROJECT_ROOT / "serve_config.gpu.yaml"))
+    warning = warn_unshared_limits(gpu, {})
+    assert warning is not None and "4 replicas" in warning and "CASCADE_REDIS_URL" in warning
+    assert warn_unshared_limits(gpu, {"CASCADE_REDIS_URL": "redis://redis:6379/0"}) is None
+    one = AppArgs.model_validate({"access": {"auth": "required"}, "gateway": {"num_replicas": 1}})
+    assert warn_unshared_limits(one, {}) is None

@@ -13,6 +13,7 @@ import pytest
 from ray import serve
 
 from cascade.config import StorageArgs
+from cascade.index.migrate import head
 from tests.conftest import STACKS, Stack, make_stack
 from tests.fakes.backends import run_gateway
 
@@ -154,7 +155,7 @@ def test_openapi_describes_the_history_api(history: tuple[str, Stack]) -> None:
 def test_healthz_shows_both_stores(history: tuple[str, Stack]) -> None:
     url, stack = history
     storage = httpx.get(f"{url}/healthz").json()["storage"]
-    assert storage["ok"] is True and storage["index"]["revision"] == "0001"
+    assert storage["ok"] is True and storage["index"]["revision"] == head()
     assert storage["objects"]["kind"] == ("s3" if stack.storage_url.startswith("s3://") else "folder")
     assert "cascade-test-secret" not in str(storage)
     if stack.database_url.startswith("postgresql"):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ray import serve
 
+from cascade.access_config import AccessConfig
 from cascade.config import CircuitArgs, GatewaySettings, JobArgs, Limits, Route, StorageArgs
 from cascade.errors import BackendFailed
 from cascade.types import ImageJob, ImageResult
@@ -32,11 +33,14 @@ def run_gateway(
     jobs: JobArgs | None = None,
     public_base_url: str | None = None,
     replicas: int = 1,
+    access: AccessConfig | None = None,
+    http_host: str | None = None,
 ) -> None:
     """Deploy a gateway over `backends` (bound test deployments) at `/<app>`, chain = `routes` in order, then svg.
 
     `env`: extra environment variables for the gateway replica (e.g. the AWS ones an S3 store reads). A progress
-    board (which holds the jobs) is made unless one is given."""
+    board (which holds the jobs) is made unless one is given. `access`: keys and limits; `http_host`: the host the
+    gateway believes it serves on."""
     from deployments.gateway import Gateway
     from deployments.progress import ProgressBoard
 
@@ -50,6 +54,8 @@ def run_gateway(
         storage=storage or StorageArgs(),
         jobs=jobs or JobArgs(),
         public_base_url=public_base_url,
+        access=access or AccessConfig(),
+        http_host=http_host,
     )
     if board is None:
         board = ProgressBoard.options(name="progress").bind(settings.jobs)

@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from cascade.errors import Forbidden, Unauthorized, http_headers, http_status
+from cascade.errors import Forbidden, StorageUnavailable, Unauthorized, http_headers, http_status
 from cascade.keys import (
     Authenticator,
     DuplicateKey,
@@ -168,6 +168,35 @@ def test_lookups_are_cached_and_a_revocation_lands_within_the_cache_time() -> No
         with pytest.raises(Unauthorized, match=f"API key {record.id} was revoked"):
             await auth.authenticate({"x-api-key": key})
         assert store.lookups == 2
+
+    asyncio.run(main())
+
+
+class FlakyStore(CountingStore):
+    down = False
+
+    async def lookup(self, key_hash: str) -> KeyRecord | None:
+        if self.down:
+            raise StorageUnavailable("key store unavailable (OperationalError)")
+        return await super().lookup(key_hash)
+
+
+def test_while_the_store_is_down_keys_seen_valid_recently_still_work_and_others_get_503() -> None:
+    async def main() -> None:
+        store, clock = FlakyStore(), Clock()
+        _, seen = await create_key(store, "seen")
+        _, unseen = await create_key(store, "unseen")
+        auth = Authenticator(store, cache_s=5, stale_s=60, clock=clock)
+        await auth.authenticate({"x-api-key": seen})
+        store.down = True
+        clock.now += 30  # past the cache, within the stale window
+        await auth.authenticate({"x-api-key": seen})
+        with pytest.raises(StorageUnavailable) as caught:
+            await auth.authenticate({"x-api-key": unseen})
+        assert http_status(caught.value) == 503
+        clock.now += 31  # past the stale window too
+        with pytest.raises(StorageUnavailable):
+            await auth.authenticate({"x-api-key": seen})
 
     asyncio.run(main())
 
