@@ -14,7 +14,8 @@ SIZE=${SIZE:-512x512}; N1=${N1:-150}; N16=${N16:-300}
 out=$(mktemp); log=$(mktemp -d)
 untuned=$(mktemp --suffix=.yaml)
 # The configuration as it was before issue 14: one Pillow replica of 1 CPU (the second never fits on 2 cores).
-sed -e 's/ray_actor_options: {num_cpus: 0.75}  # pillow/ray_actor_options: {num_cpus: 1}/' serve_config.yaml >"$untuned"
+sed -e 's/ray_actor_options: {num_cpus: 0.75}/ray_actor_options: {num_cpus: 1}/' serve_config.yaml >"$untuned"
+grep -q 'num_cpus: 1}' "$untuned" || { echo "serve_config.yaml's Pillow line moved: fix the sed above" >&2; exit 2; }
 
 declare -A CONFIG ENVS
 CONFIG[untuned]=$untuned;            ENVS[untuned]=""
@@ -69,7 +70,6 @@ for v in $VARIANTS; do
     echo "{\"row\":\"$v\",\"error\":\"did not start: $(tail -c 300 "$log/$v" | tr -d '\"\n')\"}" >&2
   fi
   kill -INT -- "-$S" 2>/dev/null; sleep 5; kill -KILL -- "-$S" 2>/dev/null; wait "$S" 2>/dev/null
-  .venv/bin/ray stop --force >/dev/null 2>&1
 done
 
 "$PY" - "$out" "$log/variants" <<'PY'
