@@ -150,11 +150,12 @@ class Gateway:
     # --- HTTP -------------------------------------------------------------------------------------------------
 
     @api.post("/api/generate/image", **openapi.GENERATE_IMAGE)
-    async def http_generate(self, request: Request, grant: Admitted) -> JSONResponse:
+    async def http_generate(self, request: Request, grant: Admitted) -> Response:
         # A client that hangs up cancels this handler (Serve's proxy cancels the request), and with it the backend
         # call in flight (run_chain cancels its downstream call when it is cancelled itself).
         answer = await self.generate(await self.read_json(request), grant=grant)
-        return JSONResponse(answer.to_json(), headers=self.served_by)
+        # pydantic writes the JSON bytes in one pass; the data URI is most of them (bench/RESULTS.md, issue 14).
+        return Response(answer.model_dump_json(by_alias=True), media_type="application/json", headers=self.served_by)
 
     async def read_json(self, request: Request) -> Any:
         """The request's JSON body: size-capped, in time, content type checked, parsed (else 400/408/413/415)."""
