@@ -88,6 +88,27 @@ def test_errors_keep_type_fields_and_status_through_pickling(exc: CascadeError) 
     assert (str(again), http_status(again)) == (str(exc), http_status(exc))
 
 
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RequestRejected(field="size", message="over the pixel limit", status=413),
+        Unauthorized(message="invalid API key"),
+        Forbidden(field="backend", message="this key may not use qwen_image"),
+        RateLimited(limit="rate", message="slow down", headers={"retry-after": "2"}, status=503),
+        Declined(message="cannot finish before the deadline"),
+        BackendFailed(message="all providers failed", attempts=ATTEMPTS),
+        AllBackendsFailed(attempts=ATTEMPTS),
+    ],
+)
+def test_errors_made_with_keywords_keep_every_field_through_pickling(exc: CascadeError) -> None:
+    # An exception pickles as its class and `args`; keywords never reach `args` unless __init__ passes them on,
+    # and a replica's error that cannot be rebuilt reaches the caller as a RayTaskError, not as itself.
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is type(exc)
+    assert vars(again) == vars(exc)
+    assert (str(again), http_status(again)) == (str(exc), http_status(exc))
+
+
 def test_a_rejected_request_names_its_field() -> None:
     exc = RequestRejected("seed", "must be at most 4294967295")
     assert (exc.field, exc.message, exc.status) == ("seed", "must be at most 4294967295", 422)
