@@ -3,7 +3,7 @@
 # once, then `serve run` once per variant, all measured with the shared harness's client (../shared/bench/load.py).
 #   bash bench/http_levers.sh                       # every variant below
 #   VARIANTS="default tuned" bash bench/http_levers.sh
-# A variant is a name, a config file and the environment `serve run` gets (on top of scripts/serve.env's absence).
+# A variant is a name and the environment `serve run` gets (Ray's defaults, then these; scripts/serve.env is not read).
 # Prints one JSON line per row as it goes, then a Markdown table with the ratios to the baseline.
 set -u
 cd "$(dirname "$0")/.."
@@ -17,33 +17,24 @@ untuned=$(mktemp --suffix=.yaml)
 sed -e 's/ray_actor_options: {num_cpus: 0.75}/ray_actor_options: {num_cpus: 1}/' serve_config.yaml >"$untuned"
 grep -q 'num_cpus: 1}' "$untuned" || { echo "serve_config.yaml's Pillow line moved: fix the sed above" >&2; exit 2; }
 
-declare -A CONFIG ENVS
-CONFIG[untuned]=$untuned;            ENVS[untuned]=""
-CONFIG[pool]=serve_config.yaml;      ENVS[pool]=""
-CONFIG[throughput]=serve_config.yaml; ENVS[throughput]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1"
-CONFIG[grpc]=serve_config.yaml;      ENVS[grpc]="RAY_SERVE_USE_GRPC_BY_DEFAULT=1"
-CONFIG[logbuffer]=serve_config.yaml; ENVS[logbuffer]="RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE=1000"
-CONFIG[gcfreeze]=serve_config.yaml;  ENVS[gcfreeze]="RAY_SERVE_FREEZE_GC_ON_STARTUP=1"
-CONFIG[haproxy]=serve_config.yaml;   ENVS[haproxy]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1"
-CONFIG[inline]=serve_config.yaml;    ENVS[inline]="RAY_max_direct_call_object_size=8388608"
-CONFIG[tp_inline]=serve_config.yaml; ENVS[tp_inline]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_max_direct_call_object_size=8388608"
-CONFIG[tuned]=serve_config.yaml;     ENVS[tuned]="$(grep -v '^#' scripts/serve.env | xargs)"
+declare -A ENVS  # every variant serves serve_config.yaml but `untuned`
+ENVS[untuned]=""
+ENVS[pool]=""
+ENVS[throughput]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1"
+ENVS[grpc]="RAY_SERVE_USE_GRPC_BY_DEFAULT=1"
+ENVS[logbuffer]="RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE=1000"
+ENVS[gcfreeze]="RAY_SERVE_FREEZE_GC_ON_STARTUP=1"
+ENVS[haproxy]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1"
+ENVS[inline]="RAY_max_direct_call_object_size=8388608"
+ENVS[tp_inline]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_max_direct_call_object_size=8388608"
+ENVS[tuned]="$(grep -v '^#' scripts/serve.env | xargs)"
 VARIANTS=${VARIANTS:-"untuned pool throughput grpc logbuffer gcfreeze haproxy inline tuned"}
 for v in $VARIANTS; do printf '%s\t%s\n' "$v" "${ENVS[$v]}"; done >"$log/variants"
 
 # CPU seconds used so far by every process of a session (the server's whole process tree: Ray's raylet, GCS,
 # dashboard, agents, proxy, replicas), from /proc in clock ticks. Unlike latency it does not move with the load
 # that other programs put on a shared machine, and on a saturated machine img/s ≈ cores / (CPU s per image).
-cpu_s() {
-  "$PY" -c 'import os,sys
-t=0
-for p in os.listdir("/proc"):
-    if p.isdigit():
-        try: f=open(f"/proc/{p}/stat").read().rsplit(")",1)[1].split()
-        except OSError: continue
-        if f[3]==sys.argv[1]: t+=int(f[11])+int(f[12])
-print(t/os.sysconf("SC_CLK_TCK"))' "$1"
-}
+cpu_s() { "$PY" bench/serve_floor.py --cpu-of "$1"; }
 # row NAME URL N C SID: the harness's JSON line plus the server's CPU milliseconds per image over the run (the
 # harness's own warm-up requests included in the CPU, so a slight over-count).
 row() {
@@ -62,7 +53,7 @@ row "baseline c1" http://127.0.0.1:8100 "$N1" 1 "$B"; row "baseline c16" http://
 kill -INT -- "-$B"; wait "$B" 2>/dev/null
 
 for v in $VARIANTS; do
-  (exec setsid env ${ENVS[$v]} "$SERVE" run "${CONFIG[$v]}" >"$log/$v" 2>&1) & S=$!
+  (exec setsid env ${ENVS[$v]} "$SERVE" run "$([ "$v" = untuned ] && echo "$untuned" || echo serve_config.yaml)" >"$log/$v" 2>&1) & S=$!
   if wait_ok localhost:8000/healthz 180; then
     sleep 3
     row "$v c1" http://127.0.0.1:8000 "$N1" 1 "$S"; row "$v c16" http://127.0.0.1:8000 "$N16" 16 "$S"

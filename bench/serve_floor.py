@@ -28,9 +28,10 @@ from pathlib import Path
 ANSWER = 400_000  # bytes of PNG in a 512x512 Pillow answer, about
 
 
-def session_cpu_s() -> float:
-    """CPU seconds used so far by the live processes of this session (Ray's included: it does not setsid)."""
-    me, total = os.getsid(0), 0
+def session_cpu_s(session: int | None = None) -> float:
+    """CPU seconds used so far by the live processes of a session, this one by default (Ray's processes included:
+    Ray does not setsid)."""
+    me, total = os.getsid(0) if session is None else session, 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -106,7 +107,11 @@ def main() -> int:
     parser.add_argument("--n1", type=int, default=100)
     parser.add_argument("--n16", type=int, default=300)
     parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument("--cpu-of", type=int, metavar="SID", help="print that session's CPU seconds so far, and stop")
     args = parser.parse_args()
+    if args.cpu_of is not None:  # bench/http_levers.sh measures its servers this way
+        print(session_cpu_s(args.cpu_of))
+        return 0
     load = args.shared_bench / "load.py"
     if not load.is_file():
         parser.error(f"no {load}: pass --shared-bench")

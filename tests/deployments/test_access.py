@@ -3,7 +3,6 @@ made with the CLI, real HTTP on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -21,11 +20,9 @@ from ray import serve
 from cascade.access_config import AccessConfig
 from cascade.config import CircuitArgs, Route, StorageArgs
 from cascade.index import Index
-from cascade.keys import create_key
-from cascade.keys.sql import SqlKeyStore
-from cascade.limits.quota import Quota
 from tests.conftest import ROOT
 from tests.fakes.backends import Fake, run_gateway
+from tests.services.keys import make_key
 from tests.services.redis_server import RedisServer, free_port, redis_server
 from tests.services.secret_scan import leaks
 from tests.services.sentry_ingest import Ingest, sentry_ingest
@@ -40,18 +37,7 @@ class App:
 
     def key(self, name: str, *, backends: list[str] | None = None, admin: bool = False, **quota: Any) -> str:
         """A key made straight in the index (the CLI path has its own test below)."""
-
-        async def make() -> str:
-            index = Index(self.database)
-            store = SqlKeyStore(index.engine)
-            try:
-                _, key = await create_key(store, name, allowed_backends=backends, quota=Quota(**quota), admin=admin)
-                return key
-            finally:
-                store.close()
-                index.close()
-
-        return asyncio.run(make())
+        return make_key(self.database, name, backends=backends, admin=admin, **quota)
 
     def post(self, key: str | None, body: dict[str, Any] | None = None) -> httpx.Response:
         headers = {} if key is None else {"authorization": f"Bearer {key}"}

@@ -5,7 +5,6 @@ Last-Event-ID and the page misses and repeats nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +15,18 @@ from ray import serve
 from cascade.access_config import AccessConfig
 from cascade.config import JobArgs, Route, StorageArgs
 from cascade.index import Index
-from cascade.keys import create_key
-from cascade.keys.sql import SqlKeyStore
-from cascade.limits.quota import Quota
 from deployments.progress import ProgressBoard
-from tests.fakes.auth_proxy import AuthProxy
 from tests.fakes.backends import Stepper, run_gateway
+from tests.fakes.recording_proxy import RecordingProxy
 from tests.services.browser import Browser
+from tests.services.keys import make_key
 
 APP = "webauth"
 CUT_AFTER = 3  # events of a job's first stream before the proxy drops it
 
 
 @pytest.fixture(scope="module")
-def proxied(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AuthProxy]]:
+def proxied(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RecordingProxy, str]]:
     tmp: Path = tmp_path_factory.mktemp("webauth")
     database = f"sqlite:///{tmp / 'index.sqlite3'}"
     Index(database).migrate()  # so that the key can be made before the gateway starts
@@ -46,27 +43,14 @@ def proxied(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         storage=StorageArgs(database_url=database),
         access=AccessConfig.model_validate({"auth": "required"}),
     )
-    proxy = AuthProxy(serve_url, cut_streams_after=CUT_AFTER, check_keys=False)
-    proxy.key = _make_key(database)
+    key = make_key(database, "web page test")
+    proxy = RecordingProxy(serve_url, cut_streams_after=CUT_AFTER)
     url = proxy.start()
     try:
-        yield f"{url}/{APP}", proxy
+        yield f"{url}/{APP}", proxy, key
     finally:
         proxy.stop()
         serve.delete(APP)
-
-
-def _make_key(database: str) -> str:
-    async def make() -> str:
-        index = Index(database)
-        store = SqlKeyStore(index.engine)
-        try:
-            return (await create_key(store, "web page test", allowed_backends=None, quota=Quota()))[1]
-        finally:
-            store.close()
-            index.close()
-
-    return asyncio.run(make())
 
 
 def _wait_for_dialog(page: Browser, contains: str) -> str:
@@ -95,16 +79,16 @@ def _enter_key(page: Browser, key: str, remember: bool) -> None:
 
 
 def test_a_401_asks_for_a_key_that_then_goes_with_every_call(browser: Browser, proxied) -> None:
-    url, proxy = proxied
+    url, proxy, key = proxied
     browser.open(f"{url}/")
     assert "an API key is required" in _wait_for_dialog(browser, "needs an API key")
     _enter_key(browser, "csk_0123456789ab_" + "x" * 43, remember=False)
     assert "invalid API key" in _wait_for_dialog(browser, "The key was refused")
-    _enter_key(browser, proxy.key, remember=False)
+    _enter_key(browser, key, remember=False)
     browser.until("return !document.getElementById('key-dialog').open", 10, "the dialog closed")
     browser.until("return document.getElementById('gallery-status').textContent.includes('No saved images')", 30)
     stored = browser.js("return [sessionStorage.getItem('cascade.apiKey'), localStorage.getItem('cascade.apiKey')]")
-    assert stored == [proxy.key, None]  # this tab only, as chosen
+    assert stored == [key, None]  # this tab only, as chosen
     assert browser.js("return document.getElementById('key-button').textContent") == "API key: set"
 
     seen_from = len(proxy.seen)
@@ -127,23 +111,23 @@ def test_a_401_asks_for_a_key_that_then_goes_with_every_call(browser: Browser, p
     calls = [s for s in proxy.seen[seen_from:] if not s.path.startswith(f"/{APP}/web/")]
     assert {s.path.split("/")[2] for s in calls} >= {"api", "generated"}
     api = [s for s in calls if s.path.startswith(f"/{APP}/api/")]
-    assert api and all(s.authorization == f"Bearer {proxy.key}" for s in api)
+    assert api and all(s.authorization == f"Bearer {key}" for s in api)
     assert browser.violations() == []
 
 
 def test_a_dropped_event_stream_resumes_from_the_last_event(browser: Browser, proxied) -> None:
-    url, proxy = proxied
+    url, proxy, key = proxied
     job_id = browser.js("return document.getElementById('result').dataset.jobId")
     streams = [s for s in proxy.seen if s.path == f"/{APP}/api/jobs/{job_id}/events"]
     # The proxy dropped the first stream after its third event; the page came back for the rest, with the key.
     assert [s.last_event_id for s in streams] == [None, str(CUT_AFTER)]
-    assert {s.authorization for s in streams} == {f"Bearer {proxy.key}"}
+    assert {s.authorization for s in streams} == {f"Bearer {key}"}
     ids = browser.js(
         "return [...document.querySelectorAll('#events li[data-id]')].map((li) => li.dataset.id).filter(Boolean)"
     )
     assert [int(i) for i in ids] == list(range(1, len(ids) + 1))  # every event once, in order
     assert browser.js("return document.querySelectorAll('#events li[data-event=reconnecting]').length") == 1
-    job = httpx.get(f"{url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {proxy.key}"}, timeout=10).json()
+    job = httpx.get(f"{url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
     rows = browser.js(
         "return [...document.querySelectorAll('#timeline .tl-row')].map((r) => [r.dataset.backend, r.dataset.outcome])"
     )
@@ -151,12 +135,12 @@ def test_a_dropped_event_stream_resumes_from_the_last_event(browser: Browser, pr
 
 
 def test_a_key_kept_on_the_device_survives_a_reload_until_forgotten(browser: Browser, proxied) -> None:
-    url, proxy = proxied
+    url, _, key = proxied
     browser.js("document.getElementById('key-button').click()")
     _wait_for_dialog(browser, "Every call")
-    _enter_key(browser, proxy.key, remember=True)
+    _enter_key(browser, key, remember=True)
     browser.until("return !document.getElementById('key-dialog').open")
-    assert browser.js("return localStorage.getItem('cascade.apiKey')") == proxy.key
+    assert browser.js("return localStorage.getItem('cascade.apiKey')") == key
     assert browser.js("return sessionStorage.getItem('cascade.apiKey')") is None
     browser.js("sessionStorage.clear()")
     browser.open(f"{url}/")

@@ -1,18 +1,12 @@
-"""A loopback reverse proxy that puts Cascade's own key check (`cascade.keys.auth.Authenticator` over a
-`MemoryKeyStore`) in front of a gateway, answering a refused call exactly as the gateway answers an `Unauthorized`
-(`deployments.gateway._cascade_error`: `{"error", "request_id"}`, status and headers from `cascade.errors`).
-
-With `check_keys=False` it checks nothing and passes the key headers on: the gateway's own keys (issue 12) do
-the checking, and the proxy only records what the page sent. It can also drop each job's first event stream after a
-few events, as a flaky network or a proxy's idle timeout would, to test that the page resumes with Last-Event-ID.
+"""A loopback reverse proxy in front of a gateway that records what each call carried (method, path, the
+Authorization and Last-Event-ID headers) and passes everything on. It can drop each job's first event stream after
+a few events, as a flaky network or a proxy's idle timeout would, to test that the page resumes with Last-Event-ID.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -21,13 +15,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-
-from cascade.errors import Unauthorized, http_headers, http_status
-from cascade.keys import tokens
-from cascade.keys.auth import Authenticator
-from cascade.keys.store import KeyRecord, MemoryKeyStore
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the proxy's own server sets.
 _DROP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
@@ -42,20 +31,12 @@ class Seen:
 
 
 @dataclass
-class AuthProxy:
+class RecordingProxy:
     upstream: str  # e.g. http://127.0.0.1:8000
-    open_paths: tuple[str, ...] = ()  # served without a key: these paths, and those under the ones ending in /*
     cut_streams_after: int | None = None  # events of a job's first stream before the proxy drops it
     seen: list[Seen] = field(default_factory=list)
-    key: str = ""  # with check_keys, the one key the proxy accepts (made here); else whatever the caller sets
-    check_keys: bool = True
 
     def __post_init__(self) -> None:
-        store = MemoryKeyStore()
-        made = tokens.generate()
-        asyncio.run(store.create(KeyRecord(id=made.key_id, name="web page test", key_hash=made.key_hash)))
-        self.key = made.key
-        self._auth = Authenticator(store, cache_s=0)
         self._cut: set[str] = set()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -75,7 +56,7 @@ class AuthProxy:
             if self._server.started:
                 return f"http://127.0.0.1:{port}"
             threading.Event().wait(0.05)
-        raise TimeoutError("the auth proxy did not start")
+        raise TimeoutError("the recording proxy did not start")
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -89,16 +70,8 @@ class AuthProxy:
         self.seen.append(
             Seen(request.method, path, request.headers.get("authorization"), request.headers.get("last-event-id"))
         )
-        opened = any(path == p or (p.endswith("/*") and path.startswith(p[:-1])) for p in self.open_paths)
-        if self.check_keys and not opened:
-            try:
-                await self._auth.authenticate(request.headers)
-            except Unauthorized as exc:
-                body = {"error": str(exc), "request_id": uuid.uuid4().hex}
-                return JSONResponse(body, status_code=http_status(exc), headers=http_headers(exc))
         client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None))
-        keys = {"authorization", "x-api-key"} if self.check_keys else set()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP | keys}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
         upstream = client.build_request(
             request.method,
             self.upstream + path,
