@@ -333,9 +333,9 @@ def test_a_short_deadline_is_declined_before_any_step(declining: str) -> None:
 
 
 def test_a_default_job_slower_than_the_timeout_is_refused_at_start(tiny_weights: Path) -> None:
-    # 50 steps with CFG cannot finish in 0.2 s: the replica must not start, and must say what would work (here only
+    # 50 steps with CFG cannot finish in 0.02 s: the replica must not start, and must say what would work (here only
     # a longer timeout: even 8 Lightning steps take longer; test_timing covers the Lightning advice).
-    args = QwenImageArgs(weights=str(tiny_weights), steps=50, warmup_sizes=((64, 64),), timeout_s=0.2)
+    args = QwenImageArgs(weights=str(tiny_weights), steps=50, warmup_sizes=((64, 64),), timeout_s=0.02)
     options = {**args.deployment.as_options(), "ray_actor_options": {"num_cpus": 1, "num_gpus": 0}}
     # One try is enough to see the refusal (Serve would otherwise retry the constructor several times).
     backend = QwenImageBackend.options(name="qwen_image", max_constructor_retry_count=1, **options).bind(args)
@@ -347,6 +347,6 @@ def test_a_default_job_slower_than_the_timeout_is_refused_at_start(tiny_weights:
         assert status.status == "DEPLOY_FAILED"
         message = status.deployments["qwen_image"].message
         assert "Qwen-Image refuses to start at 64x64 (off): a default job (50 steps) takes ~" in message
-        assert "over timeout_s 0.2: raise timeout_s to " in message
+        assert "over timeout_s 0.02: raise timeout_s to " in message
     finally:
         serve.delete("qwen-too-slow")
