@@ -45,6 +45,7 @@ from cascade.types import ImageJob, ImageResult
 from deployments import access
 from deployments.access import Admitted, Identified, Viewer
 from deployments.job_runner import JobRunner
+from deployments.pillow import PillowGenerator, in_gateway
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
 from deployments.routes import docs, jobs, openai, read_capped, web
 from models.datauri import encode_data_uri
@@ -121,7 +122,12 @@ class Gateway:
         left_out: Mapping[str, str],
         board: DeploymentHandle | None = None,
     ) -> None:
-        self.settings, self.backends, self.left_out, self.board = settings, dict(backends), dict(left_out), board
+        self.settings, self.left_out, self.board = settings, dict(left_out), board
+        # Backends that run in this process (`runs_in: gateway`) stand in the map beside the handles.
+        self.backends: dict[str, DeploymentHandle | PillowGenerator] = {
+            **backends,
+            **{name: in_gateway() for name in settings.in_gateway},
+        }
         # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
         self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
         self.images.start()
@@ -130,7 +136,8 @@ class Gateway:
         # Which replica answered (its Serve id, not its address): tells replicas and nodes apart when debugging.
         self.served_by = {"x-cascade-replica": serve.get_replica_context().replica_id.unique_id}
         self.breakers = {
-            name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s) for name in backends
+            name: CircuitBreaker(settings.circuit.failure_threshold, settings.circuit.cooldown_s)
+            for name in self.backends
         }
         self.replicas = ReplicaWatch(serve.get_replica_context().app_name)
         self.metrics = GatewayMetrics()
@@ -204,8 +211,11 @@ class Gateway:
             entry: dict[str, Any] = {"deployed": name in self.backends or name == "svg"}
             if name in self.left_out:
                 entry["reason"] = self.left_out[name]
-            if name in self.backends:
+            if name in self.settings.in_gateway:
+                entry["runs_in"] = "gateway"
+            elif name in self.backends:
                 entry["replicas"] = self.replicas.states(name) or {}
+            if name in self.backends:
                 entry["circuit"] = self.breakers[name].state
                 entry["consecutive_failures"] = self.breakers[name].failures
                 entry["jobs"] = [job for job in jobs if job.get("backend") == name]
@@ -344,8 +354,10 @@ class Gateway:
         off_domain = None if forced or route.domain is None else route.domain.skip_reason(job.prompt)
         if off_domain is not None:
             return _skip(name, off_domain)
-        handle = self.backends[name]
-        return Step(name, route.timeout_s, lambda: HandleCall(handle, job), lambda: self._skip_reason(name))
+        backend = self.backends[name]
+        if isinstance(backend, PillowGenerator):
+            return Step(name, route.timeout_s, lambda: backend.start(job), self.breakers[name].skip_reason)
+        return Step(name, route.timeout_s, lambda: HandleCall(backend, job), lambda: self._skip_reason(name))
 
     def _skip_reason(self, name: str) -> str | None:
         failure = self.replicas.failure(name)

@@ -135,6 +135,7 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     ("cascade/schemas.py", r"NumberReplacer$", r"^1 -> 0 \| .*for p in loc\[1:\] if isinstance\(p, int\)"),
     # pydantic makes a field validator a class method whether or not it is decorated as one.
     ("cascade/schemas.py", r"RemoveDecorator$", r"\| @classmethod \| def _encodable_text\("),
+    ("cascade/config.py", r"RemoveDecorator$", r"\| @classmethod \| def _known_(store|database)\("),
     # A hue is only ever used modulo 1 (`_hex` takes h % 1.0): a hue constant moved by +-1, or the accent's own
     # `% 1.0` made `+ - * /` 1.0, or its 0.08 moved by +-1, gives the very same colours.
     ("cascade/svg.py", r"NumberReplacer$", r'^-?[\d.]+ -> -?[\d.]+ \| "[a-z]+": [\d.]+,'),

@@ -379,3 +379,34 @@ def test_a_watcher_hears_each_attempt_as_it_happens_and_skips_without_a_start() 
     asyncio.run(run_chain(steps, time.monotonic() + 10, watcher=watcher))
     assert watcher.heard == [("skipped", "gpu"), ("started", "a"), ("error", "a"), ("started", "b"), ("ok", "b")]
     assert seen_when_b_runs == [watcher.heard[:4]]  # live, not after the fact
+
+
+def test_a_watcher_hears_each_skip_itself_when_it_comes_after_other_attempts() -> None:
+    watcher = _Watcher()
+    steps = [
+        Step("a", 1, _task(_raise)),
+        Step("gpu", 1, _task(_ok), lambda: "not deployed"),
+        Step("qwen", 1, _task(_ok), lambda: "circuit open"),
+        Step("b", 1, _task(_ok)),
+    ]
+    asyncio.run(run_chain(steps, time.monotonic() + 10, watcher=watcher))
+    assert watcher.heard == [
+        ("started", "a"),
+        ("error", "a"),
+        ("skipped", "gpu"),
+        ("skipped", "qwen"),
+        ("started", "b"),
+        ("ok", "b"),
+    ]
+
+
+def test_a_start_that_says_skipped_before_any_call_is_a_skip_and_the_chain_moves_on() -> None:
+    def over_budget() -> Call:
+        raise Skipped("daily remote spend limit ($1) reached: $0 left")  # a limit checked before the handle call
+
+    chain = _run([Step("remote", 5, over_budget), Step("p", 5, _task(_ok))])
+    assert [(a.backend, a.outcome, a.error) for a in chain.attempts] == [
+        ("remote", "skipped", "daily remote spend limit ($1) reached: $0 left"),
+        ("p", "ok", None),
+    ]
+    assert chain.health == {"remote": "skipped", "p": "ok"} and chain.backend == "p"
