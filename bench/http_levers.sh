@@ -2,8 +2,9 @@
 # Each HTTP lever of issue 14 as its own row, in one run: the plain uvicorn baseline (../shared/bench/baseline_app.py)
 # once, then `serve run` once per variant, all measured with the shared harness's client (../shared/bench/load.py).
 #   bash bench/http_levers.sh                       # every variant below
-#   VARIANTS="default tuned" bash bench/http_levers.sh
-# A variant is a name and the environment `serve run` gets (Ray's defaults, then these; scripts/serve.env is not read).
+#   VARIANTS="pool ingateway_tuned" bash bench/http_levers.sh
+# A variant is a name, a configuration and the environment `serve run` gets (Ray's defaults, then these;
+# scripts/serve.env is not read). `ingateway_tuned` is what `bash scripts/serve.sh` runs.
 # Prints one JSON line per row as it goes, then a Markdown table with the ratios to the baseline.
 set -u
 cd "$(dirname "$0")/.."
@@ -12,12 +13,31 @@ shared=${SHARED_BENCH:-../shared/bench}
 PY=${PY:-.venv/bin/python}; SERVE=${SERVE:-.venv/bin/serve}
 SIZE=${SIZE:-512x512}; N1=${N1:-150}; N16=${N16:-300}
 out=$(mktemp); log=$(mktemp -d)
-untuned=$(mktemp --suffix=.yaml)
-# The configuration as it was before issue 14: one Pillow replica of 1 CPU (the second never fits on 2 cores).
-sed -e 's/ray_actor_options: {num_cpus: 0.75}/ray_actor_options: {num_cpus: 1}/' serve_config.yaml >"$untuned"
-grep -q 'num_cpus: 1}' "$untuned" || { echo "serve_config.yaml's Pillow line moved: fix the sed above" >&2; exit 2; }
-
-declare -A ENVS  # every variant serves serve_config.yaml but `untuned`
+# The configurations compared, all made from serve_config.yaml:
+# - pool: Pillow in a pool of its own (runs_in: pool, 0.75 CPU per replica: two fit on 2 cores);
+# - untuned: the pool as it was before issue 14, one Pillow replica of 1 CPU (the second never fits on 2 cores);
+# - ingateway: Pillow as threads of the gateway replica (runs_in: gateway, serve_config.yaml's own choice);
+# - ingateway2: the same with two gateway replicas from the start (one Python process, one GIL, per core).
+pool=$(mktemp --suffix=.yaml); untuned=$(mktemp --suffix=.yaml)
+ingateway=$(mktemp --suffix=.yaml); ingateway2=$(mktemp --suffix=.yaml)
+"$PY" - serve_config.yaml "$pool" "$untuned" "$ingateway" "$ingateway2" <<'PY'
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+args = config["applications"][0]["args"]
+pillow = args["backends"]["pillow"]
+pillow["runs_in"] = "pool"
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+pillow["deployment"]["ray_actor_options"]["num_cpus"] = 1
+yaml.safe_dump(config, open(sys.argv[3], "w"))
+pillow["deployment"]["ray_actor_options"]["num_cpus"] = 0.75
+pillow["runs_in"] = "gateway"
+yaml.safe_dump(config, open(sys.argv[4], "w"))
+args["gateway"]["autoscaling_config"] = {"min_replicas": 2, "max_replicas": 2, "target_ongoing_requests": 8}
+yaml.safe_dump(config, open(sys.argv[5], "w"))
+PY
+declare -A CONFIGS=([untuned]="$untuned" [ingateway]="$ingateway" [ingateway_tuned]="$ingateway"
+                    [ingateway2_tuned]="$ingateway2" [ingateway_haproxy]="$ingateway")
+declare -A ENVS  # every variant not in CONFIGS serves the pool
 ENVS[untuned]=""
 ENVS[pool]=""
 ENVS[throughput]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1"
@@ -28,7 +48,11 @@ ENVS[haproxy]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_SERVE_ENABLE_HA_PROXY=1"
 ENVS[inline]="RAY_max_direct_call_object_size=8388608"
 ENVS[tp_inline]="RAY_SERVE_THROUGHPUT_OPTIMIZED=1 RAY_max_direct_call_object_size=8388608"
 ENVS[tuned]="$(grep -v '^#' scripts/serve.env | xargs)"
-VARIANTS=${VARIANTS:-"untuned pool throughput grpc logbuffer gcfreeze haproxy inline tuned"}
+ENVS[ingateway]=""
+ENVS[ingateway_tuned]="${ENVS[tuned]}"
+ENVS[ingateway2_tuned]="${ENVS[tuned]}"
+ENVS[ingateway_haproxy]="${ENVS[tuned]} RAY_SERVE_ENABLE_HA_PROXY=1"
+VARIANTS=${VARIANTS:-"untuned pool throughput grpc logbuffer gcfreeze haproxy inline tuned ingateway ingateway_tuned ingateway2_tuned ingateway_haproxy"}
 for v in $VARIANTS; do printf '%s\t%s\n' "$v" "${ENVS[$v]}"; done >"$log/variants"
 
 # CPU seconds used so far by every process of a session (the server's whole process tree: Ray's raylet, GCS,
@@ -48,12 +72,12 @@ wait_ok() { for _ in $(seq 1 "$2"); do curl -s -o /dev/null -w '%{http_code}' "$
 
 (exec setsid "$PY" -m uvicorn --app-dir "$shared" baseline_app:app --port 8100 --log-level warning >"$log/baseline" 2>&1) &
 B=$!
-wait_ok localhost:8100/ 60 || curl -s -o /dev/null localhost:8100/
+for _ in $(seq 1 60); do curl -s -o /dev/null localhost:8100/ && break; sleep 0.5; done  # any answer: it is up
 row "baseline c1" http://127.0.0.1:8100 "$N1" 1 "$B"; row "baseline c16" http://127.0.0.1:8100 "$N16" 16 "$B"
 kill -INT -- "-$B"; wait "$B" 2>/dev/null
 
 for v in $VARIANTS; do
-  (exec setsid env ${ENVS[$v]} "$SERVE" run "$([ "$v" = untuned ] && echo "$untuned" || echo serve_config.yaml)" >"$log/$v" 2>&1) & S=$!
+  (exec setsid env ${ENVS[$v]} "$SERVE" run "${CONFIGS[$v]:-$pool}" >"$log/$v" 2>&1) & S=$!
   if wait_ok localhost:8000/healthz 180; then
     sleep 3
     row "$v c1" http://127.0.0.1:8000 "$N1" 1 "$S"; row "$v c16" http://127.0.0.1:8000 "$N16" 16 "$S"

@@ -136,6 +136,8 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # pydantic makes a field validator a class method whether or not it is decorated as one.
     ("cascade/schemas.py", r"RemoveDecorator$", r"\| @classmethod \| def _encodable_text\("),
     ("cascade/config.py", r"RemoveDecorator$", r"\| @classmethod \| def _known_(store|database)\("),
+    # `_encodable`'s only caller asks `not _encodable(value)`: a None there reads as False does.
+    ("cascade/schemas.py", r"ReplaceReturnWithNone$", r"\| return False \| return True => return None"),
     # A hue is only ever used modulo 1 (`_hex` takes h % 1.0): a hue constant moved by +-1, or the accent's own
     # `% 1.0` made `+ - * /` 1.0, or its 0.08 moved by +-1, gives the very same colours.
     ("cascade/svg.py", r"NumberReplacer$", r'^-?[\d.]+ -> -?[\d.]+ \| "[a-z]+": [\d.]+,'),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import random
 import re
 import xml.etree.ElementTree as ET
@@ -206,3 +207,25 @@ def test_the_circles_are_scattered_over_the_whole_picture() -> None:
     ]
     for axis in (0, 1):
         assert any(c[axis] < 0.5 for c in centres) and any(c[axis] > 0.5 for c in centres)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "width", "height", "seed", "sha256"),
+    [
+        ("a lighthouse at dusk", 512, 384, 7, "f6aa12b62c7ebc85a6f84891b6900e91accddc274f68090128f1750198ac3fb9"),
+        ("a red fox in the snow", 640, 480, 0, "2e1c0218d2673dd3c56f200affa1c8f1304734e5b3e723f659bcfaedd684ff1d"),
+        (
+            "blue sea under a purple sky",
+            300,
+            700,
+            2**32 - 1,
+            "c469413850536898ca1b34573aff0f115eda30c40656a8127ea3ec78076e3d12",
+        ),
+    ],
+)
+def test_the_same_prompt_and_seed_give_the_same_picture_in_every_release(
+    prompt: str, width: int, height: int, seed: int, sha256: str
+) -> None:
+    # README: "the same prompt gives the same image". Not only within one process: on every replica, and after an
+    # upgrade, so a saved picture can be made again. A change to the drawing must change these on purpose.
+    assert hashlib.sha256(render_svg(prompt, width, height, seed)).hexdigest() == sha256

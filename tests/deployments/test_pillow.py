@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import yaml
 from pydantic import ValidationError
 from ray import serve
 
 from cascade.types import ImageJob
-from deployments.app import AppArgs, build_app
+from deployments.app import PROJECT_ROOT, AppArgs, build_app
 from deployments.pillow import PillowGenerator, in_gateway
 from models.local.generate_cpu_image import generate_png
 from tests.fakes.backends import wait_running
@@ -23,26 +24,31 @@ APP = "pillow_in_gw"
 
 @pytest.fixture(scope="module")
 def in_gw(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
-    args = AppArgs.model_validate(
-        {
-            "order": ["pillow", "svg"],
-            "storage_dir": str(tmp_path_factory.mktemp("images")),
-            "backends": {"pillow": {"runs_in": "gateway"}},
-            "gateway": {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0.5}},
-        }
-    )
-    serve.run(build_app(args), name=APP, route_prefix=f"/{APP}", blocking=False)
+    # The laptop default itself (serve_config.yaml), saving into a folder of the test's own.
+    shipped = yaml.safe_load((PROJECT_ROOT / "serve_config.yaml").read_text())["applications"][0]["args"]
+    args = AppArgs.model_validate({**shipped, "storage_dir": str(tmp_path_factory.mktemp("images"))})
+    assert args.backends.pillow.runs_in == "gateway"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY", "STYLEGAN3_NETWORK"):
+            env.delenv(name, raising=False)
+        serve.run(build_app(args), name=APP, route_prefix=f"/{APP}", blocking=False)
     wait_running(APP)
     yield f"{serve_url}/{APP}"
     serve.delete(APP)
 
 
-def test_in_the_gateway_pillow_serves_the_same_image_with_no_deployment_of_its_own(in_gw: str) -> None:
+def test_on_the_laptop_default_pillow_serves_from_the_gateway_with_no_deployment_of_its_own(in_gw: str) -> None:
     request = {"prompt": "a lighthouse at dusk", "size": "96x64", "seed": 11}
     r = httpx.post(f"{in_gw}/api/generate/image", json=request, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["backend"] == "pillow" and [a["outcome"] for a in body["attempts"]] == ["ok"]
+    # No GPU weights and no provider keys here: the GPU backends are skipped with their reasons, Pillow serves.
+    assert [(a["backend"], a["outcome"]) for a in body["attempts"]] == [
+        ("stylegan3", "skipped"),
+        ("qwen_image", "skipped"),
+        ("pillow", "ok"),
+    ]
+    assert body["backend"] == "pillow"
     # The very generator the pool runs, byte for byte.
     assert base64.b64decode(body["dataUri"].split(",", 1)[1]) == generate_png("a lighthouse at dusk", 96, 64, 11)
     assert set(serve.status().applications[APP].deployments) == {"gateway", "progress"}
