@@ -279,3 +279,12 @@ def test_generation_failed_carries_every_field_but_error() -> None:
         raise GenerationFailed("no image", {"seed": 5, "provider": "fal", "attempts": [], "error": "dropped"})
 
     assert _run("{}", handle)[:2] == (1, {"error": "no image", "seed": 5, "provider": "fal", "attempts": []})
+
+
+def test_the_answer_is_on_the_pipe_when_run_returns_not_only_at_exit() -> None:
+    # A script whose native libraries end it hard after `run` (os._exit, a crash in a CUDA teardown) must still
+    # have delivered its answer: a pipe's stdout is block-buffered, so `run` flushes it itself.
+    pipe = io.BytesIO()
+    stdout = io.TextIOWrapper(io.BufferedWriter(pipe, buffer_size=1 << 16), encoding="utf-8")
+    assert run(_echo, stdin=io.StringIO('{"prompt": "a cat"}'), stdout=stdout, stderr=io.StringIO()) == 0
+    assert json.loads(pipe.getvalue())["got"] == {"prompt": "a cat"}
