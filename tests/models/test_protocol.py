@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import sys
 from typing import Any
 
@@ -288,3 +289,16 @@ def test_the_answer_is_on_the_pipe_when_run_returns_not_only_at_exit() -> None:
     stdout = io.TextIOWrapper(io.BufferedWriter(pipe, buffer_size=1 << 16), encoding="utf-8")
     assert run(_echo, stdin=io.StringIO('{"prompt": "a cat"}'), stdout=stdout, stderr=io.StringIO()) == 0
     assert json.loads(pipe.getvalue())["got"] == {"prompt": "a cat"}
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        lambda: GenerationFailed("no image", {"attempts": [1]}),
+        lambda: GenerationFailed("no image", fields={"attempts": [1]}),
+    ],
+)
+def test_generation_failed_keeps_message_and_fields_through_pickling_as_ray_sends_it(made: Any) -> None:
+    # A backend's failure crosses processes pickled; pickle rebuilds an exception from its args alone.
+    again = pickle.loads(pickle.dumps(made()))
+    assert (str(again), again.message, again.fields) == ("no image", "no image", {"attempts": [1]})
