@@ -213,6 +213,8 @@ def test_the_circles_are_scattered_over_the_whole_picture() -> None:
     ("prompt", "width", "height", "seed", "sha256"),
     [
         ("a lighthouse at dusk", 512, 384, 7, "f6aa12b62c7ebc85a6f84891b6900e91accddc274f68090128f1750198ac3fb9"),
+        ("a lighthouse at dusk", 512, 384, 42, "d6f109da154dc82dd1947397ddcb43e624e16d858585eeb6730be8dce740c432"),
+        ("a golden sunset over hills", 512, 384, 0, "9c7b5308e05fe29c5052788d3966b5434b6284f273d0a6ff82dc1ae43ee0856a"),
         ("a red fox in the snow", 640, 480, 0, "2e1c0218d2673dd3c56f200affa1c8f1304734e5b3e723f659bcfaedd684ff1d"),
         (
             "blue sea under a purple sky",
