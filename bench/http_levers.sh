@@ -85,6 +85,9 @@ for v in $VARIANTS; do
     echo "{\"row\":\"$v\",\"error\":\"did not start: $(tail -c 300 "$log/$v" | tr -d '\"\n')\"}" >&2
   fi
   kill -INT -- "-$S" 2>/dev/null; sleep 5; kill -KILL -- "-$S" 2>/dev/null; wait "$S" 2>/dev/null
+  # The whole session, not only the group: Ray's haproxy (RAY_SERVE_ENABLE_HA_PROXY) runs in a group of its own and
+  # would keep port 8000 for the next variant.
+  pkill -KILL -s "$S" 2>/dev/null; sleep 1
 done
 
 "$PY" - "$out" "$log/variants" <<'PY'

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -157,7 +158,10 @@ def main() -> int:
         try:
             server.wait(15)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+            pass
+        for pid in session_pids(server.pid):  # the whole session: some of Ray's processes have groups of their own
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     tick = os.sysconf("SC_CLK_TCK")
     rows = sorted(pids, key=lambda p: after[p] - before[p], reverse=True)
     total = sum(after[p] - before[p] for p in pids) / tick / window

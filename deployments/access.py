@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -65,8 +65,12 @@ def replica_access(settings: GatewaySettings, images: ImageService) -> Access:
     return Access.open(config, keys, limits, request_timeout_s=settings.request_timeout_s, remote=remote)
 
 
-def serve_http_host() -> str:
-    """The host Serve's HTTP proxies bind, as the controller holds it ("" when they are off)."""
+def serve_http_host(environ: Mapping[str, str] = os.environ) -> str:
+    """The host Serve's HTTP servers bind, as the controller holds it ("" when they are off)."""
+    if environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1":
+        # Ray then binds each ingress replica's own HTTP port (30000 and up) on every interface, whatever
+        # http_options.host says, so that HAProxy on other nodes can reach it: the gateway is public.
+        return "0.0.0.0"
     from ray.serve.context import _get_global_client
 
     return _get_global_client().http_config.host or ""

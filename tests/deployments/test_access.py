@@ -20,6 +20,7 @@ from ray import serve
 from cascade.access_config import AccessConfig
 from cascade.config import CircuitArgs, Route, StorageArgs
 from cascade.index import Index
+from deployments.access import serve_http_host
 from tests.conftest import ROOT
 from tests.fakes.backends import Fake, run_gateway
 from tests.services.keys import make_key
@@ -313,6 +314,15 @@ def test_auth_off_on_a_public_host_refuses_to_start(serve_url: str, tmp_path: Pa
     serve.delete("open-door")
     assert "auth is off but the HTTP host '0.0.0.0' is not loopback" in message
     assert "auth_off_on_public_host: true" in message
+
+
+def test_with_ray_s_haproxy_the_gateway_counts_as_public_whatever_http_options_say() -> None:
+    # RAY_SERVE_ENABLE_HA_PROXY=1 makes Ray bind each ingress replica's own port on every interface (so HAProxy on
+    # other nodes reaches it): a laptop's auth-off gateway would be open to the network through it.
+    host = serve_http_host({"RAY_SERVE_ENABLE_HA_PROXY": "1"})
+    with pytest.raises(ValueError, match="is not loopback"):
+        AccessConfig().check_host(host)
+    AccessConfig(auth="required").check_host(host)
 
 
 # --- Redis down, and Sentry: one replica, a backend that always fails ----------------------------------------------
