@@ -36,7 +36,7 @@ args["gateway"]["autoscaling_config"] = {"min_replicas": 2, "max_replicas": 2, "
 yaml.safe_dump(config, open(sys.argv[5], "w"))
 PY
 declare -A CONFIGS=([untuned]="$untuned" [ingateway]="$ingateway" [ingateway_tuned]="$ingateway"
-                    [ingateway2_tuned]="$ingateway2" [ingateway_haproxy]="$ingateway")
+                    [ingateway2_tuned]="$ingateway2" [ingateway_haproxy]="$ingateway" [ingateway_slowpoll]="$ingateway")
 declare -A ENVS  # every variant not in CONFIGS serves the pool
 ENVS[untuned]=""
 ENVS[pool]=""
@@ -52,7 +52,10 @@ ENVS[ingateway]=""
 ENVS[ingateway_tuned]="${ENVS[tuned]}"
 ENVS[ingateway2_tuned]="${ENVS[tuned]}"
 ENVS[ingateway_haproxy]="${ENVS[tuned]} RAY_SERVE_ENABLE_HA_PROXY=1"
-VARIANTS=${VARIANTS:-"untuned pool throughput grpc logbuffer gcfreeze haproxy inline tuned ingateway ingateway_tuned ingateway2_tuned ingateway_haproxy"}
+# Ray's own background, polled less often: the Serve controller's loop (0.1 s), replicas' metrics export (0.1 s),
+# the core metrics agent's report (10 s).
+ENVS[ingateway_slowpoll]="${ENVS[tuned]} RAY_SERVE_CONTROL_LOOP_INTERVAL_S=0.5 RAY_SERVE_METRICS_EXPORT_INTERVAL_MS=1000 RAY_metrics_report_interval_ms=30000"
+VARIANTS=${VARIANTS:-"untuned pool throughput grpc logbuffer gcfreeze haproxy inline tuned ingateway ingateway_tuned ingateway2_tuned ingateway_haproxy ingateway_slowpoll"}
 for v in $VARIANTS; do printf '%s\t%s\n' "$v" "${ENVS[$v]}"; done >"$log/variants"
 
 # CPU seconds used so far by every process of a session (the server's whole process tree: Ray's raylet, GCS,
