@@ -11,7 +11,7 @@ bench/serve_floor.py; this script measures ours, the same code the gateway and t
 - log line: one gateway chain line through a logging handler writing to a file, as Ray's replica log does.
 
 Each row: wall and CPU milliseconds per call (median of `--runs`), CPU from `time.process_time` (all threads).
-Run: `.venv/bin/python bench/path_parts.py [--runs 200] [--size 512x512]`.
+Run: `.venv/bin/python bench/path_parts.py [--runs 200] [--size 512x512] [--shared-bench ../shared/bench]`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-PROMPTS = ("a friendly robot", "sunset over the sea", "a cat in a garden at night", "abstract blue waves",
-           "a fox in snowy mountains", "portrait of an old man", "a red house by a lake", "galaxy swirl")  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def measure(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
@@ -52,7 +51,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--size", default="512x512")
+    parser.add_argument("--shared-bench", type=Path, default=ROOT.parent / "shared" / "bench")
     args = parser.parse_args()
+    # The shared harness's own prompts (PNG sizes vary with them), so these parts match its requests.
+    sys.path.insert(0, str(args.shared_bench))
+    from load import PROMPTS
+
     width, height = map(int, args.size.split("x"))
 
     from cascade.config import StorageArgs
@@ -63,8 +67,7 @@ def main() -> None:
     from models.datauri import encode_data_uri
     from models.local.generate_cpu_image import generate_png
 
-    # The shared harness's prompts (../shared/bench/load.py): PNG sizes vary with them; the largest one stands in
-    # for the answer below, so the per-byte parts are not under-counted.
+    # The largest PNG stands in for the answer below, so the per-byte parts are not under-counted.
     pngs = [generate_png(prompt, width, height, i) for i, prompt in enumerate(PROMPTS)]
     png = max(pngs, key=len)
     result = ImageResult(png, "image/png", width, height, 7, "pillow")

@@ -28,6 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from serve_floor import cpu_ticks, session_pids  # this folder: the script's own path comes first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 # First match wins, tested against the sample's top frame, `function (path/in/site-packages.py:line)`.
 KINDS = (
@@ -40,25 +42,6 @@ KINDS = (
     ("Ray core", re.compile(r"[(/]ray/|_raylet|grpc")),
     ("asyncio/threads", re.compile(r"[(/](asyncio|concurrent|threading|selectors)[/.]")),
 )
-
-
-def session_pids(sid: int) -> list[int]:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getsid(int(pid)) == sid:
-                pids.append(int(pid))
-        except OSError:
-            continue
-    return pids
-
-
-def cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
 
 
 def name_of(pid: int) -> str:

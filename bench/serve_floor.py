@@ -28,18 +28,29 @@ from pathlib import Path
 ANSWER = 400_000  # bytes of PNG in a 512x512 Pillow answer, about
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name (state first), or [] for a process gone meanwhile."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def session_pids(session: int) -> list[int]:
+    """The live processes of a session (Ray's processes included: Ray does not setsid)."""
+    return [int(pid) for pid in filter(str.isdigit, os.listdir("/proc")) if _stat(pid)[3:4] == [str(session)]]
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU clock ticks a process has used so far (0 once it is gone)."""
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0
+
+
 def session_cpu_s(session: int | None = None) -> float:
-    """CPU seconds used so far by the live processes of a session, this one by default (Ray's processes included:
-    Ray does not setsid)."""
-    me, total = os.getsid(0) if session is None else session, 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == me:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used so far by the live processes of a session, this one by default."""
+    pids = session_pids(os.getsid(0) if session is None else session)
+    return sum(map(cpu_ticks, pids)) / os.sysconf("SC_CLK_TCK")
 
 
 def build() -> dict[str, object]:

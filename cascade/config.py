@@ -171,6 +171,6 @@ class GatewaySettings:
     # Where clients reach this service (https://images.example.com): the base of `url` answers. None: the
     # request's own scheme and host.
     public_base_url: str | None = None
-    # Backends run by the gateway replica itself instead of a deployment of their own (Pillow's `runs_in: gateway`).
-    in_gateway: frozenset[str] = frozenset()
+    # Pillow runs in the gateway replica itself instead of a deployment of its own (`runs_in: gateway`).
+    pillow_in_gateway: bool = False
     built_at: float = field(default_factory=time.time)  # the models' `created` in /v1/models

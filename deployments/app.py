@@ -147,20 +147,16 @@ def warn_unshared_limits(args: AppArgs, environ: Mapping[str, str]) -> str | Non
     return None
 
 
-def runs_in_gateway(backend: BackendArgs) -> bool:
-    return isinstance(backend, PillowArgs) and backend.runs_in == "gateway"
-
-
 def build_app(args: AppArgs) -> Application:
     warn_unshared_limits(args, os.environ)
     deployed, left_out = plan(args, cluster_info())
     # Always there: it holds /api/jobs as well as the backends' progress.
     board = ProgressBoard.options(name="progress").bind(args.jobs)
     handles: dict[str, Any] = {}
-    in_gateway = frozenset(name for name, backend in deployed.items() if runs_in_gateway(backend))
+    pillow_in_gateway = "pillow" in deployed and args.backends.pillow.runs_in == "gateway"
     for name, backend in deployed.items():
-        if name in in_gateway:
-            continue
+        if name == "pillow" and pillow_in_gateway:
+            continue  # the gateway makes its own (deployments/pillow.py, for_gateway)
         kind = DEPLOYMENTS[name]
         backend = backend.model_copy(update={"sentry": args.access.sentry})
         extra = (board,) if kind.reports_progress else ()
@@ -186,6 +182,6 @@ def build_app(args: AppArgs) -> Application:
         access=args.access,
         jobs=args.jobs,
         public_base_url=args.public_base_url,
-        in_gateway=in_gateway,
+        pillow_in_gateway=pillow_in_gateway,
     )
     return Gateway.options(name="gateway", **args.gateway.as_options()).bind(settings, handles, left_out, board)

@@ -45,7 +45,7 @@ from cascade.types import ImageJob, ImageResult
 from deployments import access
 from deployments.access import Admitted, Identified, Viewer
 from deployments.job_runner import JobRunner
-from deployments.pillow import PillowGenerator, in_gateway
+from deployments.pillow import PillowGenerator, for_gateway
 from deployments.plumbing import GatewayMetrics, HandleCall, ReplicaWatch, request_id
 from deployments.routes import docs, jobs, openai, read_capped, web
 from models.datauri import encode_data_uri
@@ -123,11 +123,10 @@ class Gateway:
         board: DeploymentHandle | None = None,
     ) -> None:
         self.settings, self.left_out, self.board = settings, dict(left_out), board
-        # Backends that run in this process (`runs_in: gateway`) stand in the map beside the handles.
-        self.backends: dict[str, DeploymentHandle | PillowGenerator] = {
-            **backends,
-            **{name: in_gateway() for name in settings.in_gateway},
-        }
+        # Pillow run by this process (`runs_in: gateway`) stands in the map beside the handles.
+        self.backends: dict[str, DeploymentHandle | PillowGenerator] = dict(backends)
+        if settings.pillow_in_gateway:
+            self.backends["pillow"] = for_gateway()
         # URLs left out of config come from this replica's environment (CASCADE_STORAGE_URL, CASCADE_DATABASE_URL).
         self.images = ImageService.open(settings.storage, Path(settings.storage_dir), os.environ)
         self.images.start()
@@ -211,7 +210,7 @@ class Gateway:
             entry: dict[str, Any] = {"deployed": name in self.backends or name == "svg"}
             if name in self.left_out:
                 entry["reason"] = self.left_out[name]
-            if name in self.settings.in_gateway:
+            if isinstance(self.backends.get(name), PillowGenerator):
                 entry["runs_in"] = "gateway"
             elif name in self.backends:
                 entry["replicas"] = self.replicas.states(name) or {}

@@ -64,7 +64,7 @@ class PillowGenerator:
             raise RuntimeError("the Pillow generator did not produce a PNG")
 
 
-def in_gateway() -> PillowGenerator:
+def for_gateway() -> PillowGenerator:
     """`runs_in: gateway`: as many threads as this process may run on, as a pool replica per core would have."""
     try:
         cores = len(os.sched_getaffinity(0))  # Linux: the cores this process may run on, not the host's

@@ -147,11 +147,11 @@ EQUIVALENT: tuple[tuple[str, str, str], ...] = (
     # here is below -0.125.
     ("cascade/svg.py", r"ReplaceBinaryOperator_Mod_Add$", r"colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
     ("cascade/svg.py", r"NumberReplacer$", r"^1\.0 -> 2\.0 \| r, g, b = colorsys\.hsv_to_rgb\(h % 1\.0, s, v\)"),
+    # A circle reads b[0] to b[3] only: a slice that ends a byte or more later changes nothing.
+    ("cascade/svg.py", r"NumberReplacer$", r"^(6 -> 7|4 -> 5) \| b = digest\[2 \+ i \* 4 : 6 \+ i \* 4\]"),
     # BaseException.__new__ keeps the positional args whether or not __init__ passes them on, and pickling (how Ray
     # sends a replica's error) restores `message` and `fields` from the instance's __dict__.
     ("models/protocol.py", r"DeleteCallStatement$", r"\| super\(\)\.__init__\(message, fields\) \|"),
-    # A circle reads b[0] to b[3] only: a slice that ends a byte or more later changes nothing.
-    ("cascade/svg.py", r"NumberReplacer$", r"^(6 -> 7|4 -> 5) \| b = digest\[2 \+ i \* 4 : 6 \+ i \* 4\]"),
     # sys.stderr is line-buffered and the line ends in a newline: flushed either way.
     ("models/protocol.py", r"ReplaceTrueWithFalse$", r"print\(error, file=stderr, flush=True\)"),
     # A name is matched in full before its type is looked up, and a name of ours has exactly one dot.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,8 +16,9 @@ from ray import serve
 
 from cascade.types import ImageJob
 from deployments.app import PROJECT_ROOT, AppArgs, build_app
-from deployments.pillow import PillowGenerator, in_gateway
+from deployments.pillow import PillowGenerator, for_gateway
 from models.local.generate_cpu_image import generate_png
+from models.remote.config import KEY_ENV
 from tests.fakes.backends import wait_running
 
 APP = "pillow_in_gw"
@@ -29,7 +31,7 @@ def in_gw(serve_url: str, tmp_path_factory: pytest.TempPathFactory):
     args = AppArgs.model_validate({**shipped, "storage_dir": str(tmp_path_factory.mktemp("images"))})
     assert args.backends.pillow.runs_in == "gateway"
     with pytest.MonkeyPatch.context() as env:
-        for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY", "STYLEGAN3_NETWORK"):
+        for name in (*itertools.chain(*KEY_ENV.values()), "STYLEGAN3_NETWORK", "QWEN_IMAGE_PATH"):
             env.delenv(name, raising=False)
         serve.run(build_app(args), name=APP, route_prefix=f"/{APP}", blocking=False)
     wait_running(APP)
@@ -71,7 +73,7 @@ def test_in_the_gateway_concurrent_requests_and_python_handle_calls_are_all_serv
 
 
 def test_a_generator_in_the_gateway_uses_one_thread_per_usable_core_and_can_be_cancelled() -> None:
-    pillow = in_gateway()
+    pillow = for_gateway()
     assert pillow._threads is not None and pillow._threads._max_workers == len(os.sched_getaffinity(0))
 
     async def cancelled_then_served() -> bytes:
